@@ -1,0 +1,49 @@
+# The project's two commands: `make chat` and `make test`. Both bootstrap .venv from the lock first,
+# so a fresh clone needs nothing but python3 (>= 3.11) and network access to PyPI.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: chat test bench sandbox server lock clean help browser
+
+help:
+	@echo "make chat    - start the chat (sandbox when no credentials are set)"
+	@echo "make test    - run the whole test suite"
+	@echo "make bench   - run the side-by-side benchmarks"
+	@echo "make sandbox - run the local stand-ins and print their env"
+	@echo "make server  - run 'langgraph dev' on the agent"
+	@echo "make lock    - re-resolve requirements.lock from pyproject.toml"
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import uv' 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.8
+	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+chat: $(STAMP)
+	@$(BIN)/vault-agent chat $(ARGS)
+
+sandbox: $(STAMP)
+	@$(BIN)/vault-agent sandbox
+
+server: $(STAMP)
+	@$(BIN)/langgraph dev --no-browser
+
+browser:
+	@scripts/ensure-chromium
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lock:
+	@test -x $(BIN)/uv || $(MAKE) $(STAMP)
+	$(BIN)/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache

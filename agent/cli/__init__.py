@@ -1,0 +1,1 @@
+"""The `vault-agent` command line: chat, login, connections, threads, sandbox."""

@@ -1,0 +1,56 @@
+"""Typed errors of the auth layer. Callers branch on the type, never on message text.
+
+The split matters: only `AuthorizationRequired` may become a "link your account" request. An outage,
+a rate limit or a bad client secret is reported as what it is (PROTOCOLS.md §0).
+"""
+
+from __future__ import annotations
+
+
+class AuthError(Exception):
+    """Base of every error raised by `auth/`. `str(err)` is one line a user can act on."""
+
+
+class AuthorizationRequired(AuthError):
+    """Auth0 holds no usable token set for this connection, or its scopes fall short.
+
+    `required_scopes` is what a new linking request must ask for: the union of what was already granted
+    and what the tool needs (a step-up never narrows access the user already gave).
+    """
+
+    def __init__(
+        self,
+        connection: str,
+        required_scopes: list[str],
+        granted_scopes: list[str] | None = None,
+        reason: str = "not_linked",  # "not_linked" | "insufficient_scope"
+    ) -> None:
+        self.connection = connection
+        self.required_scopes = list(required_scopes)
+        self.granted_scopes = list(granted_scopes or [])
+        self.reason = reason
+        super().__init__(f"authorization required for {connection} ({reason})")
+
+
+class SessionExpired(AuthError):
+    """The user's own Auth0 session (refresh or access token) is invalid or expired: log in again."""
+
+
+class TransientError(AuthError):
+    """Auth0 (or a provider) was unreachable, slow, rate limited or failing after bounded retries."""
+
+
+class Misconfigured(AuthError):
+    """The application's own configuration is wrong (client id/secret, grant not enabled, …)."""
+
+
+class LinkingError(AuthError):
+    """A linking callback cannot be completed (unknown, reused or expired state, bad ID token …).
+
+    `code` is stable for tests and UIs: "unknown_state", "expired_state", "access_denied",
+    "exchange_failed", "invalid_id_token", "user_mismatch", "bad_request".
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)

@@ -1,0 +1,1 @@
+"""LangChain tools that act on the user's behalf with provider tokens from Auth0 Token Vault."""
