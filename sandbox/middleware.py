@@ -47,8 +47,13 @@ class SandboxMiddleware:
             await asyncio.sleep(fault.delay_ms / 1000)
             fault = None
         if fault is not None and fault.kind == "drop":
+            # Promise a body, send part of it, then fail: the server closes the connection mid-response,
+            # which is what a client sees when a peer or proxy drops it.
             self._log(scope, body, 0)
-            raise ConnectionResetError("sandbox fault: connection dropped")  # uvicorn closes the socket
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+            await send({"type": "http.response.body", "body": b'{"access', "more_body": True})
+            raise ConnectionAbortedError("sandbox fault: connection dropped")
         if fault is not None:
             await self._send_fault(fault, recording_send)
         else:

@@ -1,0 +1,49 @@
+"""The HTML the tenant shows a browser: the login form, the provider consent page, error pages.
+Plain forms, no JavaScript, every value escaped."""
+
+from __future__ import annotations
+
+from html import escape
+
+from .tenant import CONNECTIONS, Transaction, requested_scopes
+
+_STYLE = ("body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;color:#222}"
+          "button{padding:.5rem 1.2rem;margin-right:.5rem}input{display:block;margin:.3rem 0 1rem;width:100%}"
+          ".box{border:1px solid #ccc;border-radius:8px;padding:1.5rem}")
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+            f"<style>{_STYLE}</style></head><body><div class='box'>{body}</div></body></html>")
+
+
+def login_page(tx: Transaction, error: str = "") -> str:
+    warning = f"<p role='alert' style='color:#b00'>{escape(error)}</p>" if error else ""
+    return _page("Log in - sandbox tenant", f"""
+<h1>Log in</h1><p>to continue to <b>{escape(tx.client.name)}</b> (sandbox tenant).</p>{warning}
+<form method="post" action="/u/login">
+<input type="hidden" name="tx" value="{escape(tx.id)}">
+<label>Email<input name="email" type="email" autocomplete="username" required></label>
+<label>Password<input name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit" name="action" value="login">Continue</button>
+</form><p><small>Seeded users: alice@example.com / sandbox</small></p>""")
+
+
+def consent_page(tx: Transaction, account_label: str) -> str:
+    connection = tx.params.get("requested_connection", "")
+    provider = CONNECTIONS.get(connection, connection)
+    scopes = "".join(f"<li><code>{escape(s)}</code></li>" for s in sorted(requested_scopes(tx.params)))
+    return _page(f"{provider} - authorize", f"""
+<h1>{escape(provider)}</h1>
+<p>Signed in as <b>{escape(account_label)}</b>.</p>
+<p><b>{escape(tx.client.name)}</b> wants to link this {escape(provider)} account to your profile and
+access:</p><ul>{scopes}</ul>
+<form method="post" action="/u/consent">
+<input type="hidden" name="tx" value="{escape(tx.id)}">
+<button type="submit" name="action" value="allow" id="allow">Allow</button>
+<button type="submit" name="action" value="deny" id="deny">Deny</button>
+</form>""")
+
+
+def error_page(message: str) -> str:
+    return _page("Error", f"<h1>Something went wrong</h1><p>{escape(message)}</p>")

@@ -1,0 +1,169 @@
+"""The control API (`SANDBOX_CONTROL_URL`): what tests and demos use to play the user and the world —
+create users, mint a logged-in session, click Allow/Deny at an authorize URL, inspect or seed token
+sets, inject faults, read the request log. Never part of a real service."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .auth0.tenant import Tenant
+from .world import Fault, World
+
+
+def _user_json(tenant: Tenant, user_id: str) -> dict[str, Any]:
+    user = tenant.users[user_id]
+    google = tenant.world.provider_account("google-oauth2", user.provider_accounts["google-oauth2"])
+    github = tenant.world.provider_account("github", user.provider_accounts["github"])
+    return {"user_id": user.user_id, "email": user.email, "name": user.name, "password": user.password,
+            "google": {"user_id": google.user_id, "email": google.email},
+            "github": {"user_id": github.user_id, "login": github.login}}
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _bad(message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": message}, status)
+
+
+async def users(request: Request) -> JSONResponse:
+    tenant: Tenant = request.app.state.tenant
+    if request.method == "GET":
+        return JSONResponse([_user_json(tenant, uid) for uid in tenant.users])
+    body = await _body(request)
+    try:
+        user = tenant.create_user(body.get("name"), body.get("email"), body.get("handle"))
+    except ValueError as exc:
+        return _bad(str(exc), 409)
+    return JSONResponse(_user_json(tenant, user.user_id), 201)
+
+
+async def sessions(request: Request) -> JSONResponse:
+    tenant: Tenant = request.app.state.tenant
+    body = await _body(request)
+    if body.get("user_id") not in tenant.users:
+        return _bad("unknown user_id", 404)
+    audience = body.get("audience") or ""
+    return JSONResponse(tenant.session_for(body["user_id"], body.get("scope") or
+                                           "openid profile email offline_access", audience))
+
+
+async def authorize(request: Request) -> JSONResponse:
+    """Act as the user's browser at an authorize URL: log in as `user_id`, then Allow or Deny."""
+    tenant: Tenant = request.app.state.tenant
+    body = await _body(request)
+    user_id, action = body.get("user_id"), body.get("action", "approve")
+    if user_id not in tenant.users:
+        return _bad("unknown user_id", 404)
+    params = dict(parse_qsl(urlsplit(body.get("url", "")).query))
+    outcome = tenant.begin_authorize(params)
+    if outcome.login:
+        outcome = tenant.continue_authorize(outcome.login, user_id)
+    if outcome.consent:
+        outcome = tenant.decide_consent(outcome.consent, action in ("approve", "allow"))
+    if outcome.error:
+        return _bad(outcome.error)
+    return JSONResponse({"redirect_url": outcome.redirect})
+
+
+async def tokensets(request: Request) -> JSONResponse:
+    tenant: Tenant = request.app.state.tenant
+    if request.method == "GET":
+        user_id = request.query_params.get("user_id")
+        return JSONResponse([{"user_id": t.user_id, "connection": t.connection,
+                              "provider_user_id": t.provider_user_id, "scopes": sorted(t.scopes)}
+                             for t in tenant.token_sets.values() if user_id in (None, t.user_id)])
+    body = await _body(request)
+    user = tenant.users.get(body.get("user_id", ""))
+    if user is None or body.get("connection") not in user.provider_accounts:
+        return _bad("unknown user_id or connection", 404)
+    if request.method == "DELETE":
+        return JSONResponse({"removed": tenant.unlink(user, body["connection"])})
+    tenant.link(user, body["connection"], set(body.get("scopes") or []))
+    return JSONResponse({"ok": True}, 201)
+
+
+async def faults(request: Request) -> Response:
+    world: World = request.app.state.world
+    if request.method == "DELETE":
+        world.faults.clear()
+        return JSONResponse({"ok": True})
+    if request.method == "GET":
+        return JSONResponse([asdict(f) for f in world.faults])
+    body = await _body(request)
+    fields = {k: body[k] for k in ("service", "path", "kind", "method", "delay_ms", "status", "retry_after",
+                                   "body", "times") if k in body}
+    if fields.get("kind") not in ("latency", "status", "rate_limit", "drop") or "path" not in fields:
+        return _bad("a fault needs kind (latency|status|rate_limit|drop) and path")
+    fault = world.add_fault(Fault(**{"service": "*", **fields}))
+    return JSONResponse({"id": fault.id}, 201)
+
+
+async def requests_log(request: Request) -> JSONResponse:
+    world: World = request.app.state.world
+    if request.method == "DELETE":
+        world.requests.clear()
+        return JSONResponse({"ok": True})
+    found = world.find_requests(request.query_params.get("service"), request.query_params.get("path"))
+    return JSONResponse([asdict(r) for r in found])
+
+
+async def config(request: Request) -> JSONResponse:
+    tenant: Tenant = request.app.state.tenant
+    if request.method == "PUT":
+        body = await _body(request)
+        unknown = set(body) - set(tenant.config)
+        if unknown:
+            return _bad(f"unknown settings: {sorted(unknown)}")
+        tenant.config.update(body)
+    return JSONResponse(tenant.config)
+
+
+async def revoke_provider_tokens(request: Request) -> JSONResponse:
+    tenant: Tenant = request.app.state.tenant
+    body = await _body(request)
+    user = tenant.users.get(body.get("user_id", ""))
+    connection = body.get("connection", "")
+    if user is None or connection not in user.provider_accounts:
+        return _bad("unknown user_id or connection", 404)
+    count = tenant.world.revoke_provider_tokens(connection, user.provider_accounts[connection])
+    return JSONResponse({"revoked": count})
+
+
+async def provider_data(request: Request) -> JSONResponse:
+    """Read-only view of a user's seeded provider data (events, issues) for assertions."""
+    tenant: Tenant = request.app.state.tenant
+    user = tenant.users.get(request.query_params.get("user_id", ""))
+    if user is None:
+        return _bad("unknown user_id", 404)
+    google = tenant.world.data.get("google", {}).get(user.provider_accounts["google-oauth2"], {})
+    github = tenant.world.data.get("github", {}).get(user.provider_accounts["github"], {})
+    return JSONResponse({"events": google.get("events", []), "issues": github.get("issues", {})})
+
+
+def create_app(world: World, tenant: Tenant) -> Starlette:
+    app = Starlette(routes=[
+        Route("/control/users", users, methods=["GET", "POST"]),
+        Route("/control/sessions", sessions, methods=["POST"]),
+        Route("/control/authorize", authorize, methods=["POST"]),
+        Route("/control/tokensets", tokensets, methods=["GET", "POST", "DELETE"]),
+        Route("/control/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/control/requests", requests_log, methods=["GET", "DELETE"]),
+        Route("/control/config", config, methods=["GET", "PUT"]),
+        Route("/control/revoke-provider-tokens", revoke_provider_tokens, methods=["POST"]),
+        Route("/control/provider-data", provider_data),
+    ])
+    app.state.world, app.state.tenant = world, tenant
+    return app
