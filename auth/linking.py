@@ -1,0 +1,207 @@
+"""Client-initiated account linking (PROTOCOLS.md §2): build the `link_account` authorize URL, keep the
+pending request by `state`, and complete it from the callback URL.
+
+The pending request lives in a LangGraph `BaseStore` (in-memory, SQLite or Postgres — whichever the
+agent uses), so a run paused on one worker can be completed on another. `state` is the only thing a
+callback is trusted for: it is single use, expires after ten minutes, and binds the user, the thread and
+whatever the caller needs to resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from langgraph.store.base import BaseStore
+
+from .credentials import UserCredentials
+from .errors import LinkingError, Misconfigured, SessionExpired, TransientError
+from .oidc import InvalidToken, OIDCProvider
+from .settings import LinkMode, Settings
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = ("vault_agent", "link_requests")
+KEYS_NAMESPACE = ("vault_agent", "link_request_keys")
+DEFAULT_TTL_SECONDS = 600
+MAX_PARAM_LENGTH = 4096
+
+
+@dataclass(frozen=True)
+class LinkRequest:
+    connection: str
+    scopes: list[str]
+    authorize_url: str
+    state: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    state: str
+    status: Literal["authorized", "declined"]
+    user_sub: str
+    connection: str
+    scopes: list[str]
+    thread_id: str | None
+    extra: dict[str, Any]
+    credentials: UserCredentials | None = field(default=None, repr=False, compare=False)
+
+
+class AccountLinker:
+    def __init__(self, settings: Settings, store: BaseStore, *, http: httpx.AsyncClient | None = None,
+                 oidc: OIDCProvider | None = None, ttl_seconds: float = DEFAULT_TTL_SECONDS) -> None:
+        self.settings = settings
+        self.store = store
+        self._http = http or httpx.AsyncClient(timeout=settings.http_timeout_seconds)
+        self.oidc = oidc or OIDCProvider(settings, self._http)
+        self.ttl_seconds = ttl_seconds
+
+    # -- start ------------------------------------------------------------------------------------
+    async def start(self, user: UserCredentials, connection: str, scopes: Sequence[str], *,
+                    redirect_uri: str | None = None, thread_id: str | None = None,
+                    extra: dict[str, Any] | None = None, request_key: str | None = None) -> LinkRequest:
+        """A ready authorize URL for linking `connection` with `scopes`.
+
+        `request_key` makes the call idempotent: a tool replayed by LangGraph after a resume gets the
+        same pending request back instead of minting a new state.
+        """
+        if self.settings.auth0_link_mode is LinkMode.connected_accounts:
+            raise Misconfigured("AUTH0_LINK_MODE=connected_accounts is not supported yet: use link_account.")
+        if request_key:
+            existing = await self._by_key(request_key)
+            if existing is not None:
+                return existing
+        redirect_uri = redirect_uri or self.settings.auth0_callback_url
+        if not redirect_uri:
+            raise Misconfigured("No callback URL: set AUTH0_CALLBACK_URL.")
+        id_token = await self._fresh_id_token(user)
+        state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
+        params = {
+            "response_type": "code", "client_id": self.settings.auth0_client_id,
+            "redirect_uri": redirect_uri, "scope": "openid profile offline_access link_account",
+            "state": state, "nonce": nonce,
+            "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
+            "requested_connection": connection,
+            # The Action passes this on as the provider's connection_scope, which Auth0 splits on commas.
+            "requested_connection_scope": ",".join(scopes),
+            "id_token_hint": id_token,
+        }
+        if self.settings.auth0_audience:
+            params["audience"] = self.settings.auth0_audience
+        url = self.settings.auth0_base_url + "/authorize?" + urlencode(params)
+        expires_at = time.time() + self.ttl_seconds
+        await self.store.aput(NAMESPACE, state, {
+            "user_sub": user.sub, "connection": connection, "scopes": list(scopes), "nonce": nonce,
+            "code_verifier": verifier, "redirect_uri": redirect_uri, "expires_at": expires_at,
+            "thread_id": thread_id, "extra": extra or {}, "authorize_url": url,
+        })
+        if request_key:
+            await self.store.aput(KEYS_NAMESPACE, request_key, {"state": state})
+        return LinkRequest(connection, list(scopes), url, state, _utc(expires_at))
+
+    async def _by_key(self, request_key: str) -> LinkRequest | None:
+        pointer = await self.store.aget(KEYS_NAMESPACE, request_key)
+        if pointer is None:
+            return None
+        item = await self.store.aget(NAMESPACE, pointer.value["state"])
+        if item is None or item.value["expires_at"] <= time.time():
+            return None
+        v = item.value
+        return LinkRequest(v["connection"], v["scopes"], v["authorize_url"], pointer.value["state"],
+                           _utc(v["expires_at"]))
+
+    async def _fresh_id_token(self, user: UserCredentials) -> str:
+        """The Action refuses an id_token_hint older than ten minutes: refresh one when we can."""
+        if not user.refresh_token:
+            if not user.id_token:
+                raise SessionExpired("No ID token for this session: log in again.")
+            return user.id_token
+        body = await self._token_request({"grant_type": "refresh_token", "refresh_token": user.refresh_token,
+                                          "scope": "openid profile email"})
+        return body.get("id_token") or user.id_token
+
+    # -- complete ---------------------------------------------------------------------------------
+    async def complete(self, callback_url: str) -> LinkResult:
+        """Finish a linking request from the URL the browser was sent back to."""
+        if len(callback_url) > 4 * MAX_PARAM_LENGTH:
+            raise LinkingError("bad_request", "The callback URL is too long.")
+        parts = urlsplit(callback_url)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if any(len(v) > MAX_PARAM_LENGTH for v in query.values()):
+            raise LinkingError("bad_request", "A callback parameter is too long.")
+        state = query.get("state", "")
+        if not state:
+            raise LinkingError("bad_request", "The callback carries no state.")
+        item = await self.store.aget(NAMESPACE, state)
+        if item is None:
+            raise LinkingError("unknown_state", "This authorization link is unknown or was already used.")
+        await self.store.adelete(NAMESPACE, state)  # single use, whatever happens next
+        pending = item.value
+        if pending["expires_at"] <= time.time():
+            raise LinkingError("expired_state", "This authorization link has expired: ask again.")
+        if _base(callback_url) != _base(pending["redirect_uri"]):
+            raise LinkingError("bad_request", "The callback arrived on an unexpected redirect URI.")
+        result = dict(state=state, user_sub=pending["user_sub"], connection=pending["connection"],
+                      scopes=pending["scopes"], thread_id=pending["thread_id"], extra=dict(pending["extra"]))
+        if "error" in query:
+            if query["error"] == "access_denied":
+                result["extra"]["error_description"] = query.get("error_description", "")
+                return LinkResult(status="declined", **result)
+            raise LinkingError("exchange_failed", f"Auth0 answered {query['error']}: "
+                                                  f"{query.get('error_description', '')}".strip())
+        code = query.get("code", "")
+        if not code:
+            raise LinkingError("bad_request", "The callback carries neither a code nor an error.")
+        try:
+            tokens = await self._token_request({"grant_type": "authorization_code", "code": code,
+                                                "redirect_uri": pending["redirect_uri"],
+                                                "code_verifier": pending["code_verifier"]})
+        except (SessionExpired, Misconfigured) as exc:
+            raise LinkingError("exchange_failed", f"The authorization code could not be exchanged: {exc}") from exc
+        try:
+            claims = await self.oidc.validate(tokens.get("id_token", ""), audience=self.settings.auth0_client_id,
+                                              nonce=pending["nonce"])
+        except InvalidToken as exc:
+            raise LinkingError("invalid_id_token", f"The ID token from Auth0 is not valid: {exc}") from exc
+        if claims.get("sub") != pending["user_sub"]:
+            raise LinkingError("user_mismatch", "The account that authorized is not the one that asked.")
+        credentials = UserCredentials(claims["sub"], tokens.get("id_token", ""), tokens.get("refresh_token"),
+                                      tokens.get("access_token"))
+        return LinkResult(status="authorized", credentials=credentials, **result)
+
+    # -- HTTP -------------------------------------------------------------------------------------
+    async def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
+        form = {**form, "client_id": self.settings.auth0_client_id,
+                "client_secret": self.settings.auth0_client_secret}
+        try:
+            response = await self._http.post(self.settings.auth0_base_url + "/oauth/token", data=form)
+        except httpx.TransportError as exc:
+            raise TransientError(f"Auth0 could not be reached ({type(exc).__name__}).") from exc
+        if response.status_code == 200:
+            return response.json()
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransientError(f"Auth0 answered {response.status_code}; try again shortly.")
+        error = response.json().get("error", "") if response.headers.get("content-type", "").startswith(
+            "application/json") else ""
+        if error == "invalid_client":
+            raise Misconfigured("Auth0 rejected the application's credentials: check AUTH0_CLIENT_ID and "
+                                "AUTH0_CLIENT_SECRET.")
+        raise SessionExpired(f"Auth0 refused the request ({error or response.status_code}): log in again.")
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+def _base(url: str) -> tuple[str, str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc, parts.path

@@ -1,0 +1,194 @@
+"""Token Vault: exchange the user's Auth0 token for a provider access token (PROTOCOLS.md §1).
+
+Three properties matter more than the request itself:
+- *Typed outcomes.* Only "no token set" and "scopes fall short" become `AuthorizationRequired`; an
+  outage, a 429 or a bad client secret is reported as what it is and never asks the user to link.
+- *Cache.* A provider token is reused per (user, subject token, connection, scopes) until it is close to
+  expiry; a cached token whose scopes cover a narrower request serves it too.
+- *Single flight.* Concurrent misses for one key share one HTTP call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from .credentials import UserCredentials
+from .errors import AuthorizationRequired, Misconfigured, SessionExpired, TransientError
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+GRANT_TYPE = "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
+REQUESTED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/federated-connection-access-token"
+NOT_LINKED_ERRORS = {"tokenset_not_found", "federated_connection_refresh_token_not_found"}
+RETRY_AFTER_CAP = 10.0
+
+
+@dataclass(frozen=True, repr=False)
+class ProviderToken:
+    connection: str
+    access_token: str = field(compare=False)
+    expires_at: float
+    scopes: frozenset[str]
+
+    def __repr__(self) -> str:
+        return f"ProviderToken(connection={self.connection!r}, scopes={sorted(self.scopes)}, expires_at={self.expires_at:.0f})"
+
+    def covers(self, scopes: Sequence[str]) -> bool:
+        return set(scopes) <= self.scopes
+
+
+class TokenVault:
+    def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None,
+                 skew_seconds: float = 60.0, max_attempts: int = 3, backoff_base: float = 0.2) -> None:
+        self.settings = settings
+        self._http = http or httpx.AsyncClient(timeout=settings.http_timeout_seconds)
+        self.skew_seconds = skew_seconds
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self._cache: dict[tuple[str, str, str], list[ProviderToken]] = {}
+        self._inflight: dict[tuple[str, str, str, frozenset[str]], asyncio.Future[ProviderToken]] = {}
+
+    # -- public -----------------------------------------------------------------------------------
+    async def get_token(self, user: UserCredentials, connection: str, scopes: Sequence[str], *,
+                        login_hint: str | None = None) -> ProviderToken:
+        cache_key = (user.sub, user.fingerprint, connection)
+        cached = self._cached(cache_key, scopes)
+        if cached is not None:
+            return cached
+        flight_key = (*cache_key, frozenset(scopes))
+        pending = self._inflight.get(flight_key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[ProviderToken] = asyncio.get_running_loop().create_future()
+        self._inflight[flight_key] = future
+        try:
+            token = await self._exchange(user, connection, scopes, login_hint)
+            self._store(cache_key, token)
+            future.set_result(token)
+            return token
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters get it, nobody else should warn
+            raise
+        finally:
+            del self._inflight[flight_key]
+
+    def invalidate(self, user: UserCredentials, connection: str) -> None:
+        """Forget cached tokens for this user and connection (the provider answered 401)."""
+        for key in [k for k in self._cache if k[0] == user.sub and k[2] == connection]:
+            del self._cache[key]
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- cache ------------------------------------------------------------------------------------
+    def _cached(self, key: tuple[str, str, str], scopes: Sequence[str]) -> ProviderToken | None:
+        now = time.time()
+        entries = [t for t in self._cache.get(key, []) if t.expires_at - self.skew_seconds > now]
+        if entries:
+            self._cache[key] = entries
+        else:
+            self._cache.pop(key, None)
+        return next((t for t in entries if t.covers(scopes)), None)
+
+    def _store(self, key: tuple[str, str, str], token: ProviderToken) -> None:
+        entries = [t for t in self._cache.get(key, []) if not token.scopes >= t.scopes]
+        self._cache[key] = [token, *entries]
+
+    # -- exchange ---------------------------------------------------------------------------------
+    async def _exchange(self, user: UserCredentials, connection: str, scopes: Sequence[str],
+                        login_hint: str | None) -> ProviderToken:
+        if not self.settings.auth0_configured:
+            raise Misconfigured("Auth0 is not configured: set AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET.")
+        subject_token, subject_type = user.subject_token
+        form = {
+            "grant_type": GRANT_TYPE, "client_id": self.settings.auth0_client_id,
+            "client_secret": self.settings.auth0_client_secret, "subject_token": subject_token,
+            "subject_token_type": subject_type, "requested_token_type": REQUESTED_TOKEN_TYPE,
+            "connection": connection,
+        }
+        if login_hint:
+            form["login_hint"] = login_hint
+        url = self.settings.auth0_base_url + "/oauth/token"
+        for attempt in range(1, self.max_attempts + 1):
+            delay: float | None
+            try:
+                response = await self._http.post(url, data=form)
+            except httpx.TransportError as exc:  # timeouts, refused and dropped connections
+                log.warning("token vault exchange for %s failed: %s (attempt %d)", connection,
+                            type(exc).__name__, attempt)
+                delay, reason = self._backoff(attempt), f"Auth0 could not be reached ({type(exc).__name__})"
+            else:
+                if response.status_code == 200:
+                    return self._parse_success(connection, scopes, response.json())
+                if response.status_code == 429 or response.status_code >= 500:
+                    delay = self._retry_after(response) or self._backoff(attempt)
+                    reason = f"Auth0 answered {response.status_code}"
+                    log.warning("token vault exchange for %s: HTTP %d (attempt %d)", connection,
+                                response.status_code, attempt)
+                else:
+                    raise self._classify(connection, scopes, response)
+            if attempt < self.max_attempts:
+                await asyncio.sleep(delay)
+        raise TransientError(f"{reason}; gave up after {self.max_attempts} attempts. Try again shortly.")
+
+    def _parse_success(self, connection: str, scopes: Sequence[str], body: dict[str, Any]) -> ProviderToken:
+        granted = frozenset(str(body.get("scope", "")).split())
+        token = ProviderToken(connection, body["access_token"],
+                              time.time() + float(body.get("expires_in", 3600)), granted)
+        if not token.covers(scopes):
+            # Auth0 returns what the user once granted; a shortfall means the user must grant more.
+            raise AuthorizationRequired(connection, sorted(granted | set(scopes)), sorted(granted),
+                                        reason="insufficient_scope")
+        return token
+
+    def _classify(self, connection: str, scopes: Sequence[str], response: httpx.Response) -> Exception:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        error = str(body.get("error", ""))
+        description = str(body.get("error_description", ""))
+        lowered = description.lower()
+        if error in NOT_LINKED_ERRORS or (response.status_code == 401 and (
+                "token set" in lowered or "tokenset" in lowered or "refresh token not found" in lowered)):
+            return AuthorizationRequired(connection, sorted(set(scopes)), reason="not_linked")
+        if error == "invalid_client":
+            return Misconfigured("Auth0 rejected the application's credentials: check AUTH0_CLIENT_ID and "
+                                 "AUTH0_CLIENT_SECRET.")
+        if error in ("unauthorized_client", "access_denied") or response.status_code == 403:
+            return Misconfigured("The Auth0 application may not use Token Vault: enable the Token Vault "
+                                 f"grant on it ({description or error}).")
+        if error == "invalid_grant":
+            return SessionExpired("Your Auth0 session has expired or was revoked: log in again.")
+        if error == "user_not_found":
+            return AuthorizationRequired(connection, sorted(set(scopes)), reason="not_linked")
+        return Misconfigured(f"Auth0 refused the Token Vault exchange: HTTP {response.status_code} "
+                             f"{error or 'error'}: {description}".strip())
+
+    def _backoff(self, attempt: int) -> float:
+        return self.backoff_base * (2 ** (attempt - 1)) * (0.5 + random.random())
+
+    @staticmethod
+    def _retry_after(response: httpx.Response) -> float | None:
+        value = response.headers.get("retry-after")
+        if not value:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                seconds = parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError):
+                return None
+        return max(0.0, min(seconds, RETRY_AFTER_CAP))

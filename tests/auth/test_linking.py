@@ -1,0 +1,107 @@
+"""AccountLinker against the sandbox: URL → consent → complete → token, and every refusal."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from langgraph.store.memory import InMemoryStore
+
+from auth.credentials import UserCredentials
+from auth.errors import AuthorizationRequired, LinkingError
+from auth.linking import AccountLinker
+from auth.token_vault import TokenVault
+
+CAL = "https://www.googleapis.com/auth/calendar.readonly"
+CALLBACK = "http://127.0.0.1:8765/callback"
+
+
+@pytest.fixture
+async def linker(settings):
+    linker = AccountLinker(settings, InMemoryStore())
+    yield linker
+
+
+def creds(control, user) -> UserCredentials:
+    s = control.session(user["user_id"])
+    return UserCredentials(user["user_id"], s["id_token"], refresh_token=s["refresh_token"])
+
+
+async def test_not_found_url_consent_complete_token(settings, linker, control, user):
+    me = creds(control, user)
+    vault = TokenVault(settings)
+    with pytest.raises(AuthorizationRequired) as err:
+        await vault.get_token(me, "google-oauth2", [CAL])
+    request = await linker.start(me, "google-oauth2", err.value.required_scopes, thread_id="t-1",
+                                 extra={"interrupt": "i-1"})
+    params = parse_qs(urlsplit(request.authorize_url).query)
+    assert params["scope"][0].split() == ["openid", "profile", "offline_access", "link_account"]
+    assert params["requested_connection"] == ["google-oauth2"]
+    assert params["requested_connection_scope"] == [CAL]
+    assert params["code_challenge_method"] == ["S256"] and params["redirect_uri"] == [CALLBACK]
+    assert params["id_token_hint"][0].count(".") == 2 and params["state"] == [request.state]
+
+    redirect = control.authorize(request.authorize_url, user["user_id"])
+    result = await linker.complete(redirect)
+    assert result.status == "authorized" and result.thread_id == "t-1"
+    assert result.extra == {"interrupt": "i-1"} and result.credentials.sub == user["user_id"]
+    assert "refresh" not in repr(result)
+    token = await vault.get_token(me, "google-oauth2", [CAL])
+    assert CAL in token.scopes
+    await vault.aclose()
+
+
+async def test_declined_is_a_result(linker, control, user):
+    request = await linker.start(creds(control, user), "github", ["repo"])
+    result = await linker.complete(control.authorize(request.authorize_url, user["user_id"], "deny"))
+    assert result.status == "declined" and "denied" in result.extra["error_description"]
+
+
+async def test_replayed_state_is_refused(linker, control, user):
+    request = await linker.start(creds(control, user), "github", ["repo"])
+    redirect = control.authorize(request.authorize_url, user["user_id"])
+    await linker.complete(redirect)
+    with pytest.raises(LinkingError) as err:
+        await linker.complete(redirect)
+    assert err.value.code == "unknown_state"
+
+
+async def test_forged_state_is_refused(linker):
+    with pytest.raises(LinkingError) as err:
+        await linker.complete(CALLBACK + "?code=abc&state=forged")
+    assert err.value.code == "unknown_state"
+
+
+async def test_expired_state_is_refused(settings, control, user):
+    linker = AccountLinker(settings, InMemoryStore(), ttl_seconds=-1)
+    request = await linker.start(creds(control, user), "github", ["repo"])
+    with pytest.raises(LinkingError) as err:
+        await linker.complete(control.authorize(request.authorize_url, user["user_id"]))
+    assert err.value.code == "expired_state"
+
+
+async def test_other_users_id_token_hint_is_denied_by_tenant(linker, control, user):
+    other = control.create_user()
+    impostor = UserCredentials(user["user_id"], control.session(other["user_id"])["id_token"])
+    request = await linker.start(impostor, "github", ["repo"])
+    result = await linker.complete(control.authorize(request.authorize_url, user["user_id"]))
+    assert result.status == "declined"
+    assert "ID_TOKEN_HINT Invalid" in result.extra["error_description"]
+
+
+async def test_wrong_redirect_uri_and_oversized_params(linker, control, user):
+    request = await linker.start(creds(control, user), "github", ["repo"])
+    redirect = control.authorize(request.authorize_url, user["user_id"])
+    with pytest.raises(LinkingError) as err:
+        await linker.complete(redirect.replace("127.0.0.1:8765", "evil.example"))
+    assert err.value.code == "bad_request"
+    with pytest.raises(LinkingError) as err:
+        await linker.complete(CALLBACK + "?state=" + "x" * 10000)
+    assert err.value.code == "bad_request"
+
+
+async def test_request_key_makes_start_idempotent(linker, control, user):
+    me = creds(control, user)
+    first = await linker.start(me, "github", ["repo"], request_key="thread-1:call-1:0")
+    second = await linker.start(me, "github", ["repo"], request_key="thread-1:call-1:0")
+    assert first.state == second.state and first.authorize_url == second.authorize_url
