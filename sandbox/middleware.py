@@ -35,7 +35,15 @@ class SandboxMiddleware:
         fault = self.world.take_fault(self.service, method, path)
         status_holder = {"status": 0}
 
+        replayed = False
+
         async def replay():
+            # The body once, then the real channel (which blocks until the client disconnects), as
+            # Starlette's streaming responses wait on it.
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def recording_send(message):

@@ -1,0 +1,55 @@
+"""The agent: call the model, run the tools it asks for, repeat until it answers.
+
+`build_graph()` compiles it with a checkpointer and store of the caller's choosing (the CLI and the
+notebooks use SQLite or Postgres); the module-level `graph` is what `langgraph.json` serves, where the
+LangGraph server supplies persistence.
+"""
+
+from __future__ import annotations
+
+from langchain_core.messages import SystemMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.prebuilt import ToolNode
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from tools.github import GITHUB_TOOLS
+from tools.google_calendar import CALENDAR_TOOLS
+
+from .context import Context
+from .model import make_model
+from .prompts import system_prompt
+from .state import State
+
+TOOLS = [*CALENDAR_TOOLS, *GITHUB_TOOLS]
+
+
+async def call_model(state: State, runtime: Runtime[Context]) -> dict:
+    context = runtime.context
+    model = make_model(context.services.settings).bind_tools(TOOLS)
+    messages = [SystemMessage(system_prompt(context.timezone)), *state["messages"]]
+    return {"messages": [await model.ainvoke(messages)]}
+
+
+def route_tool_calls(state: State) -> list[Send] | str:
+    """One task per tool call, so parallel calls that each need authorization pause together (a
+    failing sibling cannot cancel them) and a finished one is not re-run on resume."""
+    last = state["messages"][-1]
+    calls = getattr(last, "tool_calls", None) or []
+    if not calls:
+        return END
+    return [Send("tools", {"__type": "tool_call_with_context", "tool_call": call, "state": state})
+            for call in calls]
+
+
+def build_graph(*, checkpointer=None, store=None):
+    builder = StateGraph(State, context_schema=Context)
+    builder.add_node("call_model", call_model)
+    builder.add_node("tools", ToolNode(TOOLS))
+    builder.add_edge(START, "call_model")
+    builder.add_conditional_edges("call_model", route_tool_calls, ["tools", END])
+    builder.add_edge("tools", "call_model")
+    return builder.compile(checkpointer=checkpointer, store=store, name="vault-agent")
+
+
+graph = build_graph()

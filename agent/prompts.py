@@ -1,0 +1,20 @@
+"""The system prompt: who the agent is, today's date and the user's time zone (so "tomorrow" means the
+user's tomorrow)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+SYSTEM_PROMPT = """You are vault-agent, an assistant that acts on the user's behalf on Google Calendar \
+and GitHub through the tools you have.
+Current date and time: {now}.
+User time zone: {timezone}.
+Use the tools to answer; never invent events, repositories or issues. Dates you pass to tools are ISO \
+8601 in the user's time zone. If a tool says authorization is required or was declined, tell the user \
+plainly and offer to try again. Keep answers short."""
+
+
+def system_prompt(timezone: str) -> str:
+    now = datetime.now(ZoneInfo(timezone))
+    return SYSTEM_PROMPT.format(now=now.strftime("%A %Y-%m-%d %H:%M %Z"), timezone=timezone)

@@ -1,0 +1,107 @@
+"""Gives a tool its provider token and turns "Auth0 holds no token set" into a LangGraph interrupt.
+
+The model never sees a token: the wrapper fetches it from Token Vault, hands it to the tool's call, and
+only the call's text result goes back into the conversation.
+
+Replay: when a paused run resumes, LangGraph runs the tool again from its start and `interrupt()` returns
+the resume value instead of pausing. So the wrapper tries the token first (after "authorized" it now
+works), and creates linking requests idempotently per (thread, tool call, round) so a replay never mints
+a second state for the same pause.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.config import get_config
+from langgraph.runtime import get_runtime
+from langgraph.types import interrupt
+
+from auth.errors import AuthError, AuthorizationRequired
+from auth.token_vault import ProviderToken
+
+from .provider_errors import ProviderError, ProviderInsufficientScope, ProviderUnauthorized
+
+log = logging.getLogger(__name__)
+
+INTERRUPT_TYPE = "auth0/authorization_required"
+MAX_AUTHORIZATION_ROUNDS = 2
+
+
+@dataclass(frozen=True)
+class Connection:
+    name: str  # Auth0 connection: "google-oauth2", "github"
+    label: str  # what the user calls it: "Google Calendar", "GitHub"
+
+
+GOOGLE = Connection("google-oauth2", "Google Calendar")
+GITHUB = Connection("github", "GitHub")
+
+
+def authorization_payload(request: Any, tool: str, connection: Connection, reason: str) -> dict[str, Any]:
+    """The interrupt value of DESIGN.md §3: JSON only, everything a client needs, no token."""
+    why = "grant more access to" if reason == "insufficient_scope" else "allow access to"
+    return {
+        "type": INTERRUPT_TYPE, "connection": connection.name, "scopes": list(request.scopes),
+        "authorize_url": request.authorize_url, "state": request.state,
+        "expires_at": request.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "tool": tool,
+        "message": f"Please {why} {connection.label} to continue.", "reason": reason,
+    }
+
+
+async def call_with_token(tool: str, tool_call_id: str, connection: Connection, scopes: Sequence[str],
+                          call: Callable[[ProviderToken], Awaitable[str]]) -> str:
+    """Run `call` with a provider token for `connection`, pausing the run for authorization if needed.
+
+    Returns the tool's text, or a sentence the model can explain (declined, still missing, outage).
+    """
+    runtime = get_runtime()
+    context = runtime.context
+    services = context.services
+    user = context.user
+    thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))
+    needed = list(scopes)
+    rounds = 0
+    retried_unauthorized = False
+    while True:
+        step_up: AuthorizationRequired | None = None
+        try:
+            token = await services.vault.get_token(user, connection.name, needed)
+            return await call(token)
+        except AuthorizationRequired as exc:
+            step_up = exc
+        except ProviderUnauthorized:
+            services.vault.invalidate(user, connection.name)
+            if not retried_unauthorized:
+                retried_unauthorized = True
+                continue
+            step_up = AuthorizationRequired(connection.name, needed, reason="not_linked")
+        except ProviderInsufficientScope:
+            services.vault.invalidate(user, connection.name)
+            step_up = AuthorizationRequired(connection.name, needed, reason="insufficient_scope")
+        except AuthError as exc:
+            return f"Error: {exc}"
+        except ProviderError as exc:
+            return f"Error from {connection.label}: {exc}"
+
+        if rounds >= MAX_AUTHORIZATION_ROUNDS:
+            return (f"Authorization for {connection.label} is still missing after {rounds} attempts; "
+                    "the user can try again later.")
+        linker = services.linker(runtime.store)
+        request = await linker.start(
+            user, connection.name, step_up.required_scopes, thread_id=thread_id or None,
+            extra={"tool_call_id": tool_call_id, "tool": tool},
+            request_key=f"{thread_id}:{tool_call_id}:{rounds}" if thread_id else None,
+        )
+        answer = interrupt(authorization_payload(request, tool, connection, step_up.reason))
+        rounds += 1
+        status = answer.get("status") if isinstance(answer, dict) else str(answer)
+        if status != "authorized":
+            what = "declined" if status == "declined" else "did not complete"
+            return (f"Authorization required: the user {what} access to {connection.label}, so {tool} "
+                    "could not run. Explain this and offer to try again.")
+        services.vault.invalidate(user, connection.name)
+        needed = step_up.required_scopes
