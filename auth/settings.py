@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     github_api_url: str = GITHUB_API_DEFAULT
 
     sandbox_control_url: str = ""
+    sandbox_user_email: str = "alice@example.com"
 
     vault_agent_db_url: str = ""
     vault_agent_state_dir: Path = Field(default_factory=lambda: user_state_path("vault-agent"))

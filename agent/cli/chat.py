@@ -1,0 +1,209 @@
+"""The interactive chat: streamed answers, a status line per tool call, and the authorization pause —
+a panel with the URL, the browser opened, a countdown, and the run resumed by itself when the loopback
+receiver gets the callback. Ctrl-C while waiting leaves the thread resumable."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import webbrowser
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any
+
+from rich.live import Live
+from rich.panel import Panel
+from rich.text import Text
+
+from agent.session_runner import AgentSession, AuthorizationNeeded, Final, Token, ToolStarted
+
+from .receiver import CallbackReceiver
+from .runtime import Runtime, console
+
+PROVIDERS = {"google-oauth2": "Google Calendar", "github": "GitHub"}
+SCOPE_WORDS = {
+    "https://www.googleapis.com/auth/calendar.readonly": "read your calendar",
+    "https://www.googleapis.com/auth/calendar.events": "create and change events",
+    "https://www.googleapis.com/auth/calendar.freebusy": "see when you are free or busy",
+    "repo": "read and write your repositories and issues",
+    "public_repo": "your public repositories",
+}
+HELP = """Commands:
+  /help                 this help
+  /new                  start a new conversation
+  /threads              list your conversations
+  /resume THREAD        continue a paused conversation
+  /connections          accounts linked to your profile
+  /unlink PROVIDER      unlink google-oauth2 or github
+  /quit                 leave (Ctrl-D works too)"""
+
+
+class Chat:
+    def __init__(self, runtime: Runtime, session: AgentSession, *, open_browser: bool = True) -> None:
+        self.runtime = runtime
+        self.session = session
+        self.open_browser = open_browser
+        self.thread_id = str(uuid.uuid4())
+        self._callbacks: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.receiver = CallbackReceiver(runtime.callback_url, self._on_callback)
+
+    # -- the loopback callback --------------------------------------------------------------------
+    async def _on_callback(self, url: str) -> tuple[bool, str]:
+        from auth.errors import LinkingError
+
+        try:
+            result, values = await self.session.complete(url)
+        except LinkingError as exc:
+            return False, str(exc)
+        await self._callbacks.put((result.thread_id or "", values))
+        if result.status == "declined":
+            return True, "Access was declined. vault-agent will tell the assistant."
+        return True, f"{PROVIDERS.get(result.connection, result.connection)} is connected. Back to the terminal."
+
+    # -- a turn -----------------------------------------------------------------------------------
+    async def run_turn(self, events: AsyncIterator[Any]) -> bool:
+        """Render one run; returns False when the user left a pause with Ctrl-C."""
+        pending: list[AuthorizationNeeded] = []
+        streamed = False
+        status = console.status("[dim]Thinking…[/dim]", spinner="dots")
+        status.start()
+        try:
+            async for event in events:
+                if isinstance(event, Token):
+                    if not streamed:
+                        status.stop()
+                        console.print("[bold cyan]agent ›[/bold cyan] ", end="")
+                        streamed = True
+                    console.print(event.text, end="", markup=False, highlight=False)
+                elif isinstance(event, ToolStarted):
+                    status.update(f"[dim]{event.status}[/dim]")
+                    console.print(f"[dim]  ⋯ {event.status}[/dim]")
+                elif isinstance(event, AuthorizationNeeded):
+                    pending.append(event)
+                elif isinstance(event, Final) and not streamed and event.text:
+                    status.stop()
+                    console.print(f"[bold cyan]agent ›[/bold cyan] {event.text}", markup=False)
+        finally:
+            status.stop()
+        if streamed:
+            console.print()
+        if pending:
+            return await self.authorize(pending)
+        return True
+
+    async def authorize(self, pending: list[AuthorizationNeeded]) -> bool:
+        for item in pending:
+            self._show_request(item)
+            if self.open_browser:
+                webbrowser.open(item.payload["authorize_url"])
+        wanted = {item.interrupt_id for item in pending}
+        values: dict[str, Any] = {}
+        expires = min(_parse_time(item.payload["expires_at"]) for item in pending)
+        try:
+            with Live(_countdown(expires), console=console, refresh_per_second=2, transient=True) as live:
+                while not wanted <= set(values):
+                    try:
+                        thread_id, got = await asyncio.wait_for(self._callbacks.get(), timeout=1)
+                    except asyncio.TimeoutError:
+                        live.update(_countdown(expires))
+                        if datetime.now(timezone.utc) >= expires:
+                            break
+                        continue
+                    if thread_id == self.thread_id:
+                        values.update(got)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            self._paused_message()
+            return False
+        if not values:
+            console.print("[yellow]The authorization link expired.[/yellow] Ask again to get a new one.")
+            for item in pending:
+                values[item.interrupt_id] = {"state": item.payload["state"], "status": "expired"}
+        console.print("[green]✓ Authorized — carrying on.[/green]" if any(
+            v.get("status") == "authorized" for v in values.values()) else "[yellow]Not authorized.[/yellow]")
+        return await self.run_turn(self.session.resume(self.thread_id, values))
+
+    def _show_request(self, item: AuthorizationNeeded) -> None:
+        p = item.payload
+        provider = PROVIDERS.get(p["connection"], p["connection"])
+        access = "\n".join(f"  • {SCOPE_WORDS.get(s, s)}" for s in p["scopes"])
+        why = "needs more access to" if p.get("reason") == "insufficient_scope" else "needs access to"
+        body = Text.assemble(
+            (f"The assistant {why} your {provider} to run {p['tool']}.\n", "bold"),
+            f"It asks to:\n{access}\n\n", "Open this link to authorize (it expires in 10 minutes):\n",
+            (p["authorize_url"], "underline"), "\n\n",
+            ("vault-agent carries on by itself once you have answered. "
+             f"Ctrl-C to leave it for later (vault-agent resume {self.thread_id}).", "dim"))
+        console.print(Panel(body, title=f"Authorization needed: {provider}", border_style="yellow"))
+        # The plain URL on a line of its own, so terminals make it clickable and scripts can read it.
+        console.print(f"AUTHORIZE_URL {p['authorize_url']}", soft_wrap=True, markup=False, highlight=False)
+
+    def _paused_message(self) -> None:
+        console.print(f"\n[yellow]Paused.[/yellow] The conversation is saved: "
+                      f"`vault-agent resume {self.thread_id}` continues it.")
+
+    # -- the loop ---------------------------------------------------------------------------------
+    async def resume_thread(self, thread_id: str) -> bool:
+        self.thread_id = thread_id
+        pending = await self.session.pending(thread_id)
+        if not pending:
+            console.print(f"[dim]Nothing is waiting in {thread_id}.[/dim]")
+            return True
+        return await self.authorize(pending)
+
+    async def loop(self, prompt_session: Any) -> None:
+        console.print("[bold]vault-agent[/bold] — ask about your calendar or GitHub. /help for commands.")
+        while True:
+            try:
+                text = (await prompt_session.prompt_async("you › ")).strip()
+            except KeyboardInterrupt:
+                continue
+            except EOFError:
+                return
+            if not text:
+                continue
+            if text.startswith("/"):
+                if await self.command(text) is False:
+                    return
+                continue
+            await self.run_turn(self.session.stream(self.thread_id, text))
+
+    async def command(self, text: str) -> bool | None:
+        name, _, arg = text.partition(" ")
+        arg = arg.strip()
+        if name in ("/quit", "/exit"):
+            return False
+        if name == "/help":
+            console.print(HELP)
+        elif name == "/new":
+            self.thread_id = str(uuid.uuid4())
+            console.print(f"[dim]New conversation {self.thread_id}[/dim]")
+        elif name == "/threads":
+            from .commands import print_threads
+
+            print_threads(await self.session.threads())
+        elif name == "/resume":
+            if not arg:
+                console.print("Usage: /resume THREAD (see /threads)")
+            else:
+                await self.resume_thread(arg)
+        elif name == "/connections":
+            from .commands import print_connections
+
+            await print_connections(self.runtime, self.session.user)
+        elif name == "/unlink":
+            from .commands import unlink
+
+            await unlink(self.runtime, self.session.user, arg)
+            self.session.services.vault.invalidate(self.session.user, arg)
+        else:
+            console.print(f"Unknown command {name}. /help lists them.")
+        return None
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+def _countdown(expires: datetime) -> Text:
+    left = max(0, int((expires - datetime.now(timezone.utc)).total_seconds()))
+    return Text(f"⏳ Waiting for your authorization… link expires in {left // 60}:{left % 60:02d}", style="yellow")

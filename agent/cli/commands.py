@@ -1,0 +1,156 @@
+"""The non-chat commands: login, logout, whoami, connections (list, connect, unlink), threads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import webbrowser
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from rich.table import Table
+
+from auth.credentials import UserCredentials
+from auth.management import ManagementClient
+from auth.session import SessionClient, SessionStore, sandbox_session
+
+from .receiver import CallbackReceiver
+from .runtime import CliError, Runtime, console
+
+CONNECTIONS = {"google-oauth2": "Google Calendar", "github": "GitHub"}
+DEFAULT_SCOPES = {"google-oauth2": ["https://www.googleapis.com/auth/calendar.readonly"], "github": ["repo"]}
+
+
+async def _wait_for_callback(runtime: Runtime, url: str, open_browser: bool, label: str) -> str:
+    """Serve the loopback callback, show (and open) `url`, return the callback URL the browser hit."""
+    got: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def handle(callback: str) -> tuple[bool, str]:
+        if not got.done():
+            got.set_result(callback)
+        return True, f"{label}: done. Back to the terminal."
+
+    receiver = CallbackReceiver(runtime.callback_url, handle)
+    await receiver.start()
+    try:
+        console.print(f"Open this link to {label.lower()}:")
+        console.print(f"AUTHORIZE_URL {url}", soft_wrap=True, markup=False, highlight=False)
+        if open_browser:
+            webbrowser.open(url)
+        with console.status("[yellow]Waiting for the browser…[/yellow]"):
+            return await got
+    finally:
+        await receiver.stop()
+
+
+async def login(runtime: Runtime, open_browser: bool) -> None:
+    settings = runtime.settings
+    if settings.sandbox_control_url and runtime.sandbox is None and not open_browser:
+        creds = await sandbox_session(settings)
+    else:
+        client = SessionClient(settings)
+        try:
+            async def open_and_wait(url: str) -> dict[str, str]:
+                callback = await _wait_for_callback(runtime, url, open_browser, "Log in")
+                return dict(parse_qsl(urlsplit(callback).query))
+
+            creds = await client.login(runtime.callback_url, open_and_wait)
+        finally:
+            await client.aclose()
+    SessionStore(settings).save(creds)
+    console.print(f"[green]Logged in[/green] as {creds.sub}.")
+    await suggest_links(runtime, creds)
+
+
+async def suggest_links(runtime: Runtime, creds: UserCredentials) -> None:
+    """Suggested account linking: other users with the same verified email."""
+    mgmt = ManagementClient(runtime.settings)
+    try:
+        others = await mgmt.suggested_links(creds.sub)
+    except Exception:  # suggestions are a courtesy; a missing Management grant must not break login
+        return
+    finally:
+        await mgmt.aclose()
+    for other in others:
+        console.print(f"[yellow]Tip:[/yellow] another account ({other['user_id']}) uses your verified email. "
+                      "Link it from your profile settings to see one profile.")
+
+
+async def logout(runtime: Runtime) -> None:
+    store = SessionStore(runtime.settings)
+    creds = store.load()
+    if creds is None:
+        console.print("Not logged in.")
+        return
+    client = SessionClient(runtime.settings)
+    try:
+        await client.logout(creds)
+    finally:
+        await client.aclose()
+    store.delete()
+    console.print("Logged out.")
+
+
+async def whoami(runtime: Runtime, creds: UserCredentials) -> None:
+    client = SessionClient(runtime.settings)
+    try:
+        info = await client.userinfo(creds)
+    finally:
+        await client.aclose()
+    console.print(f"{info.get('name', '')} <{info.get('email', '')}> ({creds.sub}) on {runtime.settings.auth0_domain}")
+
+
+async def print_connections(runtime: Runtime, creds: UserCredentials) -> None:
+    mgmt = ManagementClient(runtime.settings)
+    try:
+        linked = await mgmt.linked_connections(creds.sub)
+    finally:
+        await mgmt.aclose()
+    if not linked:
+        console.print("No linked accounts yet. `vault-agent connections connect google-oauth2` links one.")
+        return
+    table = Table("connection", "account", title="Linked accounts")
+    for identity in linked:
+        profile = identity.get("profileData", {})
+        table.add_row(identity["connection"], profile.get("nickname") or profile.get("email") or identity["user_id"])
+    console.print(table)
+
+
+async def unlink(runtime: Runtime, creds: UserCredentials, connection: str) -> None:
+    if connection not in CONNECTIONS:
+        raise CliError(f"Unknown provider {connection!r}: use one of {', '.join(CONNECTIONS)}.")
+    mgmt = ManagementClient(runtime.settings)
+    try:
+        removed = await mgmt.unlink_connection(creds.sub, connection)
+    finally:
+        await mgmt.aclose()
+    console.print(f"Unlinked {CONNECTIONS[connection]}." if removed else f"{CONNECTIONS[connection]} was not linked.")
+
+
+async def connect(runtime: Runtime, creds: UserCredentials, connection: str, open_browser: bool) -> None:
+    """User-initiated linking: the same link_account request, without an agent run."""
+    from agent.persistence import open_persistence
+    from auth.linking import AccountLinker
+
+    if connection not in CONNECTIONS:
+        raise CliError(f"Unknown provider {connection!r}: use one of {', '.join(CONNECTIONS)}.")
+    async with open_persistence(runtime.settings) as persistence:
+        linker = AccountLinker(runtime.settings, persistence.store)
+        request = await linker.start(creds, connection, DEFAULT_SCOPES[connection],
+                                     redirect_uri=runtime.callback_url)
+        callback = await _wait_for_callback(runtime, request.authorize_url, open_browser,
+                                            f"Connect {CONNECTIONS[connection]}")
+        result = await linker.complete(callback)
+    console.print(f"[green]Connected {CONNECTIONS[connection]}.[/green]" if result.status == "authorized"
+                  else f"[yellow]Not connected:[/yellow] {result.extra.get('error_description', 'declined')}")
+
+
+def print_threads(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("No conversations yet.")
+        return
+    table = Table("thread", "status", "updated", "first message", title="Conversations")
+    for row in rows:
+        table.add_row(row["thread_id"], row.get("status", ""),
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(row.get("updated", 0))), row.get("title", ""))
+    console.print(table)

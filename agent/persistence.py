@@ -1,0 +1,59 @@
+"""Checkpointer and store chosen by one URL (`VAULT_AGENT_DB_URL`).
+
+- empty: a SQLite file under the user's state directory (the CLI's default);
+- `sqlite:///path/to/file.db` or a bare path: that SQLite file;
+- `postgresql://…`: PostgreSQL for both, so a run paused on one worker resumes on another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.store.base import BaseStore
+
+from auth.settings import Settings
+
+
+@dataclass
+class Persistence:
+    checkpointer: BaseCheckpointSaver
+    store: BaseStore
+    url: str
+
+
+def resolve_url(settings: Settings) -> str:
+    url = settings.vault_agent_db_url.strip()
+    if not url:
+        return "sqlite:///" + str(Path(settings.vault_agent_state_dir) / "threads.sqlite")
+    if "://" not in url:
+        return "sqlite:///" + url
+    return url
+
+
+@asynccontextmanager
+async def open_persistence(settings: Settings) -> AsyncIterator[Persistence]:
+    url = resolve_url(settings)
+    async with AsyncExitStack() as stack:
+        if url.startswith(("postgresql://", "postgres://")):
+            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+            from langgraph.store.postgres.aio import AsyncPostgresStore
+
+            saver = await stack.enter_async_context(AsyncPostgresSaver.from_conn_string(url))
+            store = await stack.enter_async_context(AsyncPostgresStore.from_conn_string(url))
+        elif url.startswith("sqlite:///"):
+            from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+            from langgraph.store.sqlite.aio import AsyncSqliteStore
+
+            path = Path(url.removeprefix("sqlite:///"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            saver = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(path)))
+            store = await stack.enter_async_context(AsyncSqliteStore.from_conn_string(str(path)))
+        else:
+            raise ValueError(f"VAULT_AGENT_DB_URL must be a sqlite:/// path or a postgresql:// URL, not {url!r}")
+        await saver.setup()
+        await store.setup()
+        yield Persistence(saver, store, url)

@@ -1,0 +1,146 @@
+"""One user's conversation with the agent, as the CLI and the notebooks drive it.
+
+It turns LangGraph's stream into a few typed events (text as it arrives, a status line per tool call, an
+authorization request, the final answer) and knows how to finish an authorization: complete the linking
+from the callback URL, find the paused thread and interrupt it belongs to, and resume it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+from langgraph.types import Command
+
+from auth.credentials import UserCredentials
+from auth.linking import LinkResult
+
+from .context import Context
+from .graph import build_graph
+from .persistence import Persistence
+from .services import Services
+
+THREADS_NAMESPACE = "vault_agent_threads"
+TOOL_STATUS = {
+    "list_calendar_events": "Reading your Google Calendar…",
+    "check_availability": "Checking your availability…",
+    "create_calendar_event": "Creating a calendar event…",
+    "list_github_repositories": "Listing your GitHub repositories…",
+    "list_github_issues": "Reading GitHub issues…",
+    "create_github_issue": "Opening a GitHub issue…",
+}
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolStarted:
+    name: str
+    status: str
+
+
+@dataclass(frozen=True)
+class AuthorizationNeeded:
+    interrupt_id: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Final:
+    text: str
+
+
+Event = Token | ToolStarted | AuthorizationNeeded | Final
+
+
+class AgentSession:
+    def __init__(self, services: Services, persistence: Persistence, user: UserCredentials,
+                 timezone: str = "UTC") -> None:
+        self.services = services
+        self.persistence = persistence
+        self.user = user
+        self.graph = build_graph(checkpointer=persistence.checkpointer, store=persistence.store)
+        self.context = Context(user=user, timezone=timezone, services=services)
+
+    @property
+    def linker(self):
+        return self.services.linker(self.persistence.store)
+
+    @staticmethod
+    def config(thread_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": thread_id}}
+
+    # -- running ----------------------------------------------------------------------------------
+    async def stream(self, thread_id: str, text: str) -> AsyncIterator[Event]:
+        await self._remember(thread_id, title=text, status="running")
+        async for event in self._run(thread_id, {"messages": [HumanMessage(text)]}):
+            yield event
+
+    async def resume(self, thread_id: str, values: dict[str, Any]) -> AsyncIterator[Event]:
+        async for event in self._run(thread_id, Command(resume=values)):
+            yield event
+
+    async def _run(self, thread_id: str, graph_input: Any) -> AsyncIterator[Event]:
+        interrupted = False
+        async for mode, chunk in self.graph.astream(graph_input, self.config(thread_id), context=self.context,
+                                                    stream_mode=["messages", "updates"]):
+            if mode == "messages":
+                message, meta = chunk
+                if isinstance(message, AIMessageChunk) and meta.get("langgraph_node") == "call_model":
+                    if message.content and isinstance(message.content, str):
+                        yield Token(message.content)
+            elif "__interrupt__" in chunk:
+                for item in chunk["__interrupt__"]:
+                    interrupted = True
+                    yield AuthorizationNeeded(item.id, item.value)
+            elif "call_model" in chunk:
+                for message in chunk["call_model"].get("messages", []):
+                    for call in getattr(message, "tool_calls", None) or []:
+                        yield ToolStarted(call["name"], TOOL_STATUS.get(call["name"], f"Running {call['name']}…"))
+        if interrupted:
+            await self._remember(thread_id, status="waiting for authorization")
+            return
+        state = await self.graph.aget_state(self.config(thread_id))
+        messages = state.values.get("messages", [])
+        final = messages[-1].content if messages and isinstance(messages[-1], AIMessage) else ""
+        await self._remember(thread_id, status="done")
+        yield Final(final if isinstance(final, str) else str(final))
+
+    async def pending(self, thread_id: str) -> list[AuthorizationNeeded]:
+        state = await self.graph.aget_state(self.config(thread_id))
+        return [AuthorizationNeeded(i.id, i.value) for i in state.interrupts]
+
+    async def complete(self, callback_url: str) -> tuple[LinkResult, dict[str, Any]]:
+        """Complete linking; return the result and the resume map for the thread it belongs to."""
+        result = await self.linker.complete(callback_url)
+        values: dict[str, Any] = {}
+        if result.thread_id:
+            for item in await self.pending(result.thread_id):
+                if item.payload.get("state") == result.state:
+                    values[item.interrupt_id] = {"state": result.state, "status": result.status}
+        return result, values
+
+    async def complete_and_resume(self, callback_url: str) -> AsyncIterator[Event]:
+        result, values = await self.complete(callback_url)
+        if result.thread_id and values:
+            async for event in self.resume(result.thread_id, values):
+                yield event
+
+    # -- threads ----------------------------------------------------------------------------------
+    async def _remember(self, thread_id: str, *, title: str | None = None, status: str) -> None:
+        namespace = (THREADS_NAMESPACE, self.user.sub)
+        item = await self.persistence.store.aget(namespace, thread_id)
+        record = dict(item.value) if item else {"title": (title or "")[:80], "created": time.time()}
+        record.update(status=status, updated=time.time())
+        await self.persistence.store.aput(namespace, thread_id, record)
+
+    async def threads(self) -> list[dict[str, Any]]:
+        items = await self.persistence.store.asearch((THREADS_NAMESPACE, self.user.sub), limit=100)
+        rows = [{"thread_id": i.key, **i.value} for i in items]
+        return sorted(rows, key=lambda r: r.get("updated", 0), reverse=True)
