@@ -16,16 +16,16 @@ from langgraph.types import Send
 from tools.github import GITHUB_TOOLS
 from tools.google_calendar import CALENDAR_TOOLS
 
-from .context import Context
-from .model import make_model
-from .prompts import system_prompt
-from .state import State
+from agent.context import Context, current_context
+from agent.model import make_model
+from agent.prompts import system_prompt
+from agent.state import State
 
 TOOLS = [*CALENDAR_TOOLS, *GITHUB_TOOLS]
 
 
 async def call_model(state: State, runtime: Runtime[Context]) -> dict:
-    context = runtime.context
+    context = current_context()
     model = make_model(context.services.settings).bind_tools(TOOLS)
     messages = [SystemMessage(system_prompt(context.timezone)), *state["messages"]]
     return {"messages": [await model.ainvoke(messages)]}

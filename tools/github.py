@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import httpx
 from langchain_core.tools import InjectedToolCallId, tool
-from langgraph.runtime import get_runtime
 from pydantic import Field
 
+from agent.context import current_context
 from auth.token_vault import ProviderToken
 
 from .provider_errors import ProviderError, ProviderInsufficientScope, ProviderUnauthorized
@@ -22,7 +22,7 @@ REPO_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
 
 
 async def _request(token: ProviderToken, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    services = get_runtime().context.services
+    services = current_context().services
     url = services.settings.github_api_url.rstrip("/") + path
     headers = {"Authorization": f"Bearer {token.access_token}", "Accept": "application/vnd.github+json",
                "User-Agent": "vault-agent", "X-GitHub-Api-Version": "2022-11-28"}

@@ -16,9 +16,9 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from langchain_core.tools import InjectedToolCallId, tool
-from langgraph.runtime import get_runtime
 from pydantic import Field
 
+from agent.context import current_context
 from auth.token_vault import ProviderToken
 
 from .provider_errors import ProviderError, ProviderInsufficientScope, ProviderUnauthorized
@@ -32,7 +32,7 @@ MAX_EVENTS = 25
 
 
 def _service(token: ProviderToken) -> Any:
-    settings = get_runtime().context.services.settings
+    settings = current_context().services.settings
     return build("calendar", "v3", credentials=Credentials(token.access_token), static_discovery=True,
                  cache_discovery=False,
                  client_options={"api_endpoint": settings.google_api_base_url.rstrip("/") + "/calendar/v3/"})
@@ -56,7 +56,7 @@ async def _execute(token: ProviderToken, make_request: Any) -> dict[str, Any]:
 
 
 def _zone() -> ZoneInfo:
-    return ZoneInfo(get_runtime().context.timezone or "UTC")
+    return ZoneInfo(current_context().timezone or "UTC")
 
 
 def _when(value: str, zone: ZoneInfo, end_of_day: bool = False) -> datetime:

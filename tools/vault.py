@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from langgraph.config import get_config
-from langgraph.runtime import get_runtime
 from langgraph.types import interrupt
 
 from auth.errors import AuthError, AuthorizationRequired
@@ -58,8 +57,14 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Connection, 
 
     Returns the tool's text, or a sentence the model can explain (declined, still missing, outage).
     """
+    from agent.context import current_context
+    from langgraph.runtime import get_runtime
+
+    try:
+        context = current_context()
+    except AuthError as exc:
+        return f"Error: {exc}"
     runtime = get_runtime()
-    context = runtime.context
     services = context.services
     user = context.user
     thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))

@@ -1,0 +1,85 @@
+"""`langgraph dev` serving the agent: authenticated SDK use, the interrupt, and the server's own
+callback resuming the thread — the client never resumes it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.errors import NotFoundError
+
+
+def _client(server, control, user):
+    session = control.session(user["user_id"], audience="https://vault-agent.sandbox/api")
+    headers = {"Authorization": f"Bearer {session['access_token']}", "X-Id-Token": session["id_token"]}
+    return get_client(url=server["url"], headers=headers), session
+
+
+async def _wait_idle(client, thread_id, timeout=60):
+    for _ in range(timeout * 5):
+        thread = await client.threads.get(thread_id)
+        if thread["status"] != "busy":
+            return thread
+        await asyncio.sleep(0.2)
+    raise AssertionError("thread did not finish")
+
+
+async def test_unauthenticated_requests_are_refused(langgraph_server):
+    response = httpx.post(langgraph_server["url"] + "/threads", json={})
+    assert response.status_code in (401, 403)
+    bad = httpx.post(langgraph_server["url"] + "/threads", json={}, headers={"Authorization": "Bearer nope"})
+    assert bad.status_code in (401, 403)
+
+
+async def test_interrupt_then_server_callback_resumes_the_thread(langgraph_server, sandbox, control, user):
+    client, session = _client(langgraph_server, control, user)
+    thread = await client.threads.create()
+    interrupts = []
+    async for part in client.runs.stream(thread["thread_id"], "agent", stream_mode="updates",
+                                         input={"messages": [{"role": "user",
+                                                              "content": "What's on my calendar tomorrow?"}]}):
+        if part.event == "updates" and "__interrupt__" in (part.data or {}):
+            interrupts.extend(part.data["__interrupt__"])
+    [interrupt] = interrupts
+    payload = interrupt["value"]
+    assert payload["connection"] == "google-oauth2" and payload["type"] == "auth0/authorization_required"
+
+    redirect = control.authorize(payload["authorize_url"], user["user_id"])
+    assert redirect.startswith(langgraph_server["url"] + "/auth/callback")
+    page = httpx.get(redirect, timeout=60)  # the browser landing on the server's callback route
+    assert page.status_code == 200 and "close this tab" in page.text
+
+    await _wait_idle(client, thread["thread_id"])
+    state = await client.threads.get_state(thread["thread_id"])
+    answer = state["values"]["messages"][-1]["content"]
+    assert "Team standup" in answer and "Design review with Priya" in answer
+
+    # No access or refresh token in the checkpoints or anything the server persisted.
+    history = await client.threads.get_history(thread["thread_id"])
+    persisted = repr(history)
+    for path in langgraph_server["workdir"].rglob("*"):
+        if path.is_file() and path.name != "server.log":
+            persisted += path.read_bytes().decode("latin-1")
+    for secret in (session["access_token"], session["refresh_token"]):
+        assert secret not in persisted
+
+
+async def test_other_user_cannot_read_or_resume_a_thread(langgraph_server, control, user):
+    owner, _ = _client(langgraph_server, control, user)
+    thread = await owner.threads.create()
+    intruder, _ = _client(langgraph_server, control, control.create_user())
+    with pytest.raises(NotFoundError):
+        await intruder.threads.get_state(thread["thread_id"])
+    with pytest.raises(NotFoundError):
+        await intruder.runs.create(thread["thread_id"], "agent", input={"messages": []})
+    assert await owner.threads.get_state(thread["thread_id"]) is not None
+
+
+async def test_forged_callback_gets_an_error_page(langgraph_server):
+    page = httpx.get(langgraph_server["url"] + "/auth/callback",
+                     params={"state": "forged", "code": "x", "redirect": "https://evil.example"})
+    assert page.status_code == 400 and "unknown" in page.text and "evil.example" not in page.headers.get("location", "")
+    page = httpx.get(langgraph_server["url"] + "/auth/callback", params={"state": "<script>", "code": "x" * 20000})
+    assert page.status_code == 400 and "<script>" not in page.text
