@@ -164,6 +164,16 @@ def _find_repo(request: Request, auth: _Auth) -> tuple[str, dict[str, Any]] | No
     return name, repo
 
 
+async def get_repo(request: Request) -> JSONResponse:
+    auth, denied = _authenticate(request)
+    if denied:
+        return denied
+    found = _find_repo(request, auth)
+    if found is None:
+        return _error(404, "Not Found")
+    return JSONResponse(found[1], headers=_headers(auth))
+
+
 async def list_issues(request: Request) -> JSONResponse:
     auth, denied = _authenticate(request)
     if denied:
@@ -211,6 +221,7 @@ def create_app(world: World) -> Starlette:
     app = Starlette(routes=[
         Route("/user", user),
         Route("/user/repos", user_repos),
+        Route("/repos/{owner}/{repo}", get_repo),
         Route("/repos/{owner}/{repo}/issues", list_issues, methods=["GET"]),
         Route("/repos/{owner}/{repo}/issues", create_issue, methods=["POST"]),
     ])

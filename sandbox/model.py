@@ -104,8 +104,7 @@ def _plan_tool_calls(tools: list[dict[str, Any]], messages: list[dict[str, Any]]
     lowered = message.lower()
     by_name = {t["function"]["name"]: t["function"] for t in tools if t.get("type") == "function"}
     chosen: list[str] = []
-    providers = ("calendar", "github")
-    wants_both = all(p in lowered for p in providers) or " both" in lowered
+    wants_both = " and " in lowered or " both" in lowered  # one call per provider the message names
     for tool_name, keywords in _RULES:
         if tool_name in by_name and any(k in lowered for k in keywords):
             if not chosen:
