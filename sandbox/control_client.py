@@ -20,6 +20,12 @@ class ControlClient:
                     handle: str | None = None) -> dict[str, Any]:
         return self._call("POST", "/users", json={"name": name, "email": email, "handle": handle})
 
+    def users(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/users")
+
+    def user_by_email(self, email: str) -> dict[str, Any]:
+        return next(u for u in self.users() if u["email"] == email)
+
     def session(self, user_id: str, scope: str = "openid profile email offline_access",
                 audience: str | None = None) -> dict[str, Any]:
         return self._call("POST", "/sessions", json={"user_id": user_id, "scope": scope, "audience": audience})
