@@ -24,6 +24,35 @@ class Persistence:
     store: BaseStore
     url: str
 
+    @asynccontextmanager
+    async def thread_lock(self, thread_id: str) -> AsyncIterator[None]:
+        """Only one resumer of a thread at a time, across processes sharing this database: a Postgres
+        advisory lock, or an exclusive file lock beside the SQLite file."""
+        if self.url.startswith(("postgresql://", "postgres://")):
+            import psycopg
+
+            async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+                await conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (thread_id,))
+                try:
+                    yield
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (thread_id,))
+            return
+        import asyncio
+        import fcntl
+        import hashlib
+
+        lock_dir = Path(self.url.removeprefix("sqlite:///")).parent / "locks"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        path = lock_dir / hashlib.sha256(thread_id.encode()).hexdigest()[:32]
+        handle = open(path, "a+")
+        try:
+            await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
 
 def resolve_url(settings: Settings) -> str:
     url = settings.vault_agent_db_url.strip()

@@ -24,6 +24,7 @@ from .persistence import Persistence
 from .services import Services
 
 THREADS_NAMESPACE = "vault_agent_threads"
+ALREADY_RESUMED = "This conversation was already resumed elsewhere; nothing was run twice."
 TOOL_STATUS = {
     "list_calendar_events": "Reading your Google Calendar…",
     "check_availability": "Checking your availability…",
@@ -83,8 +84,16 @@ class AgentSession:
             yield event
 
     async def resume(self, thread_id: str, values: dict[str, Any]) -> AsyncIterator[Event]:
-        async for event in self._run(thread_id, Command(resume=values)):
-            yield event
+        """Resume under the thread's lock, and only interrupts still pending: a second client resuming
+        the same pause finds nothing left to do instead of running the tool (and its side effect) twice."""
+        async with self.persistence.thread_lock(thread_id):
+            still_pending = {item.interrupt_id for item in await self.pending(thread_id)}
+            live = {k: v for k, v in values.items() if k in still_pending}
+            if not live:
+                yield Final(ALREADY_RESUMED)
+                return
+            async for event in self._run(thread_id, Command(resume=live)):
+                yield event
 
     async def _run(self, thread_id: str, graph_input: Any) -> AsyncIterator[Event]:
         interrupted = False
