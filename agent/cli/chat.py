@@ -15,10 +15,13 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
-from agent.session_runner import AgentSession, AuthorizationNeeded, Final, Token, ToolStarted
+from typing import TYPE_CHECKING
 
 from .receiver import CallbackReceiver
 from .runtime import Runtime, console
+
+if TYPE_CHECKING:  # imported lazily at run time: they pull in LangGraph, which the prompt must not wait for
+    from agent.session_runner import AgentSession, AuthorizationNeeded
 
 PROVIDERS = {"google-oauth2": "Google Calendar", "github": "GitHub"}
 SCOPE_WORDS = {
@@ -39,18 +42,37 @@ HELP = """Commands:
 
 
 class Chat:
-    def __init__(self, runtime: Runtime, session: AgentSession, *, open_browser: bool = True) -> None:
+    """The chat loop. `session` may be given later: `start_loading()` builds it in the background so the
+    prompt shows while LangGraph and the clients are still being imported."""
+
+    def __init__(self, runtime: Runtime, session: "AgentSession | None" = None, *, open_browser: bool = True) -> None:
         self.runtime = runtime
-        self.session = session
+        self.session: AgentSession | None = session
+        self._loading: asyncio.Task | None = None
         self.open_browser = open_browser
         self.thread_id = str(uuid.uuid4())
         self._callbacks: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self.receiver = CallbackReceiver(runtime.callback_url, self._on_callback)
 
+    def start_loading(self, make_session: Any) -> None:
+        self._loading = asyncio.create_task(make_session())
+
+    async def ready(self) -> "AgentSession":
+        if self.session is None:
+            if self._loading is None:
+                raise RuntimeError("no agent session")
+            if not self._loading.done():
+                with console.status("[dim]Starting the agent…[/dim]", spinner="dots"):
+                    self.session = await self._loading
+            else:
+                self.session = self._loading.result()
+        return self.session
+
     # -- the loopback callback --------------------------------------------------------------------
     async def _on_callback(self, url: str) -> tuple[bool, str]:
         from auth.errors import LinkingError
 
+        await self.ready()
         try:
             result, values = await self.session.complete(url)
         except LinkingError as exc:
@@ -63,6 +85,8 @@ class Chat:
     # -- a turn -----------------------------------------------------------------------------------
     async def run_turn(self, events: AsyncIterator[Any]) -> bool:
         """Render one run; returns False when the user left a pause with Ctrl-C."""
+        from agent.session_runner import AuthorizationNeeded, Final, Token, ToolStarted
+
         pending: list[AuthorizationNeeded] = []
         streamed = False
         status = console.status("[dim]Thinking…[/dim]", spinner="dots")
@@ -91,7 +115,7 @@ class Chat:
             return await self.authorize(pending)
         return True
 
-    async def authorize(self, pending: list[AuthorizationNeeded]) -> bool:
+    async def authorize(self, pending: "list[AuthorizationNeeded]") -> bool:
         for item in pending:
             self._show_request(item)
             if self.open_browser:
@@ -122,7 +146,7 @@ class Chat:
             v.get("status") == "authorized" for v in values.values()) else "[yellow]Not authorized.[/yellow]")
         return await self.run_turn(self.session.resume(self.thread_id, values))
 
-    def _show_request(self, item: AuthorizationNeeded) -> None:
+    def _show_request(self, item: "AuthorizationNeeded") -> None:
         p = item.payload
         provider = PROVIDERS.get(p["connection"], p["connection"])
         access = "\n".join(f"  • {SCOPE_WORDS.get(s, s)}" for s in p["scopes"])
@@ -143,6 +167,7 @@ class Chat:
 
     # -- the loop ---------------------------------------------------------------------------------
     async def resume_thread(self, thread_id: str) -> bool:
+        await self.ready()
         self.thread_id = thread_id
         pending = await self.session.pending(thread_id)
         if not pending:
@@ -165,6 +190,7 @@ class Chat:
                 if await self.command(text) is False:
                     return
                 continue
+            await self.ready()
             await self.run_turn(self.session.stream(self.thread_id, text))
 
     async def command(self, text: str) -> bool | None:
@@ -172,6 +198,7 @@ class Chat:
         arg = arg.strip()
         if name in ("/quit", "/exit"):
             return False
+        await self.ready()
         if name == "/help":
             console.print(HELP)
         elif name == "/new":

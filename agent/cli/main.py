@@ -76,16 +76,26 @@ def chat(no_browser: bool = typer.Option(False, "--no-browser", help="Do not ope
         return
 
     async def work(runtime: Any, user: Any) -> None:
+        import contextlib
+        import importlib
+
         from .chat import Chat
         from .runtime import agent_session
 
-        async with agent_session(runtime, user) as session:
-            chat_ = Chat(runtime, session, open_browser=not no_browser)
+        async with contextlib.AsyncExitStack() as stack:
+            async def make_session() -> Any:
+                # The heavy imports (LangGraph, OpenAI, Google) off the event loop, while the prompt shows.
+                await asyncio.to_thread(importlib.import_module, "agent.session_runner")
+                return await stack.enter_async_context(agent_session(runtime, user))
+
+            chat_ = Chat(runtime, open_browser=not no_browser)
+            chat_.start_loading(make_session)
             await chat_.receiver.start()
             try:
                 await chat_.loop(_prompt_session(runtime))
             finally:
                 await chat_.receiver.stop()
+                await chat_.ready()  # let the loader finish so the stack closes what it opened
 
     _run(work)
 

@@ -28,7 +28,7 @@ class Cli:
         self.bin = str(BIN)
 
     def spawn(self, *args: str) -> pexpect.spawn:
-        child = pexpect.spawn(self.bin, list(args), env=self.env, encoding="utf-8", timeout=60,
+        child = pexpect.spawn(self.bin, list(args), env=self.env, encoding="utf-8", codec_errors="replace", timeout=60,
                               dimensions=(60, 400))
         child.logfile_read = self.transcript
         return child

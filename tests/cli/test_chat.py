@@ -61,6 +61,7 @@ def test_unlink_then_ask_again_pauses_again(cli, control):
     child.expect(PROMPT)
     child.sendline("What's on my calendar tomorrow?")
     child.expect("Authorization needed: Google Calendar")
+    child.expect("AUTHORIZE_URL")
     child.sendintr()
     child.expect("Paused")
     child.sendline("/quit")
