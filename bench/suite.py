@@ -26,7 +26,7 @@ from agent.context import Context
 from agent.services import Services
 from auth.credentials import UserCredentials
 from auth.settings import Settings
-from sandbox.runner import SandboxServer
+from sandbox.runner import SandboxProcess as SandboxServer
 from tools.vault import GITHUB, call_with_token
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -117,10 +117,13 @@ async def bench_concurrent_fresh_tokens(sandbox: SandboxServer, settings: Settin
             round_trip = time.perf_counter() - started
         services = Services.create(settings, InMemoryStore())
 
+        async def body() -> None:
+            await call_with_token("bench", "c", GITHUB, ["repo"], _noop)
+
+        graph = _one_node_graph(body)  # compiled once, like a deployed agent
+
         async def run(user: UserCredentials) -> None:
-            async def body() -> None:
-                await call_with_token("bench", "c", GITHUB, ["repo"], _noop)
-            await _one_node_graph(body).ainvoke({"n": 0}, context=Context(user=user, services=services))
+            await graph.ainvoke({"n": 0}, context=Context(user=user, services=services))
 
         started = time.perf_counter()
         await asyncio.gather(*(run(u) for u in users))
