@@ -106,7 +106,8 @@ class Chat:
                     pending.append(event)
                 elif isinstance(event, Final) and not streamed and event.text:
                     status.stop()
-                    console.print(f"[bold cyan]agent ›[/bold cyan] {event.text}", markup=False)
+                    console.print("[bold cyan]agent ›[/bold cyan] ", end="")
+                    console.print(event.text, markup=False, highlight=False)
         finally:
             status.stop()
         if streamed:
@@ -136,6 +137,9 @@ class Chat:
                     if thread_id == self.thread_id:
                         values.update(got)
         except (KeyboardInterrupt, asyncio.CancelledError):
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                task.uncancel()  # Ctrl-C ends the wait, not the chat
             self._paused_message()
             return False
         if not values:
