@@ -119,3 +119,51 @@ def test_faults_and_request_log(sandbox, control, user):
     logged = control.requests(service="auth0", path="/oauth/token")
     assert [r["status"] for r in logged] == [429, 401]
     assert logged[0]["form"]["connection"] == "google-oauth2"
+
+
+def test_already_linked_with_those_scopes_finishes_without_consent(sandbox, control, user):
+    control.seed_tokenset(user["user_id"], "google-oauth2", [CAL_READ])
+    session = control.session(user["user_id"])
+    outcome = httpx.post(sandbox.env["SANDBOX_CONTROL_URL"] + "/control/authorize", json={
+        "url": _link_url(sandbox.env, session["id_token"]), "user_id": user["user_id"], "action": "deny"}).json()
+    assert "code=" in outcome["redirect_url"]  # no consent page was shown, so "deny" was never asked
+
+
+def test_client_secret_basic_is_accepted(sandbox, control, user):
+    session = control.session(user["user_id"])
+    response = httpx.post(sandbox.env["AUTH0_DOMAIN"] + "/oauth/token",
+                          auth=(sandbox.env["AUTH0_CLIENT_ID"], sandbox.env["AUTH0_CLIENT_SECRET"]),
+                          data={"grant_type": "refresh_token", "refresh_token": session["refresh_token"]})
+    assert response.status_code == 200 and "id_token" in response.json()
+
+
+def test_private_key_jwt_client_authentication(sandbox, control, user):
+    import time
+
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    key = RSAKey.generate_key(2048, parameters={"kid": "client-key"})
+    client = sandbox.tenant.app_client
+    client.jwks = {"keys": [key.as_dict(private=False)]}
+    try:
+        now = int(time.time())
+        assertion = jwt.encode({"alg": "RS256", "kid": "client-key"},
+                               {"iss": client.client_id, "sub": client.client_id, "aud": sandbox.env["AUTH0_DOMAIN"] + "/",
+                                "iat": now, "exp": now + 60, "jti": "j1"}, key)
+        session = control.session(user["user_id"])
+        response = httpx.post(sandbox.env["AUTH0_DOMAIN"] + "/oauth/token", data={
+            "grant_type": "refresh_token", "refresh_token": session["refresh_token"], "client_id": client.client_id,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion})
+        assert response.status_code == 200
+        forged = jwt.encode({"alg": "RS256", "kid": "client-key"}, {"iss": client.client_id, "sub": client.client_id,
+                            "aud": sandbox.env["AUTH0_DOMAIN"] + "/", "exp": now + 60},
+                            RSAKey.generate_key(2048, parameters={"kid": "client-key"}))
+        refused = httpx.post(sandbox.env["AUTH0_DOMAIN"] + "/oauth/token", data={
+            "grant_type": "refresh_token", "refresh_token": session["refresh_token"],
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": forged})
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    finally:
+        client.jwks = None
