@@ -157,12 +157,11 @@ class Chat:
         why = "needs more access to" if p.get("reason") == "insufficient_scope" else "needs access to"
         body = Text.assemble(
             (f"The assistant {why} your {provider} to run {p['tool']}.\n", "bold"),
-            f"It asks to:\n{access}\n\n", "Open this link to authorize (it expires in 10 minutes):\n",
-            (p["authorize_url"], "underline"), "\n\n",
+            f"It asks to:\n{access}\n\n", "Open the link below to authorize (it expires in 10 minutes).\n",
             ("vault-agent carries on by itself once you have answered. "
              f"Ctrl-C to leave it for later (vault-agent resume {self.thread_id}).", "dim"))
         console.print(Panel(body, title=f"Authorization needed: {provider}", border_style="yellow"))
-        # The plain URL on a line of its own, so terminals make it clickable and scripts can read it.
+        # The URL unwrapped on a line of its own, so terminals make it clickable and scripts can read it.
         console.print(f"AUTHORIZE_URL {p['authorize_url']}", soft_wrap=True, markup=False, highlight=False)
 
     def _paused_message(self) -> None:

@@ -192,4 +192,9 @@ def sandbox() -> None:
 
 
 def run() -> None:
+    import warnings
+
+    # Library deprecation notices (google-api-core's grpcio notice, …) are for developers, not chat users.
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     app()
