@@ -23,9 +23,10 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from langgraph.store.base import BaseStore
 
 from .credentials import UserCredentials
-from .errors import LinkingError, Misconfigured, SessionExpired, TransientError
+from .errors import LinkingError, Misconfigured, SessionExpired
 from .oidc import InvalidToken, OIDCProvider
 from .settings import LinkMode, Settings
+from .token_endpoint import token_request
 
 log = logging.getLogger(__name__)
 
@@ -178,24 +179,8 @@ class AccountLinker:
                                       tokens.get("access_token"))
         return LinkResult(status="authorized", credentials=credentials, **result)
 
-    # -- HTTP -------------------------------------------------------------------------------------
     async def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
-        form = {**form, "client_id": self.settings.auth0_client_id,
-                "client_secret": self.settings.auth0_client_secret}
-        try:
-            response = await self._http.post(self.settings.auth0_base_url + "/oauth/token", data=form)
-        except httpx.TransportError as exc:
-            raise TransientError(f"Auth0 could not be reached ({type(exc).__name__}).") from exc
-        if response.status_code == 200:
-            return response.json()
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError(f"Auth0 answered {response.status_code}; try again shortly.")
-        error = response.json().get("error", "") if response.headers.get("content-type", "").startswith(
-            "application/json") else ""
-        if error == "invalid_client":
-            raise Misconfigured("Auth0 rejected the application's credentials: check AUTH0_CLIENT_ID and "
-                                "AUTH0_CLIENT_SECRET.")
-        raise SessionExpired(f"Auth0 refused the request ({error or response.status_code}): log in again.")
+        return await token_request(self._http, self.settings, form)
 
 
 def _utc(ts: float) -> datetime:

@@ -21,9 +21,10 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from .credentials import UserCredentials
-from .errors import Misconfigured, SessionExpired, TransientError
+from .errors import Misconfigured, SessionExpired
 from .oidc import InvalidToken, OIDCProvider
 from .settings import Settings
+from .token_endpoint import token_request
 
 log = logging.getLogger(__name__)
 
@@ -166,21 +167,7 @@ class SessionClient:
                 log.warning("could not reach Auth0 to revoke the refresh token; removed it locally")
 
     async def _token(self, form: dict[str, str]) -> dict[str, Any]:
-        form = {**form, "client_id": self.settings.auth0_client_id,
-                "client_secret": self.settings.auth0_client_secret}
-        try:
-            response = await self.http.post(self.settings.auth0_base_url + "/oauth/token", data=form)
-        except httpx.TransportError as exc:
-            raise TransientError(f"Auth0 at {self.settings.auth0_base_url} could not be reached.") from exc
-        if response.status_code == 200:
-            return response.json()
-        error = response.json().get("error") if "json" in response.headers.get("content-type", "") else None
-        if error == "invalid_client":
-            raise Misconfigured("Auth0 rejected the application's credentials: check AUTH0_CLIENT_ID and "
-                                "AUTH0_CLIENT_SECRET.")
-        if response.status_code >= 500 or response.status_code == 429:
-            raise TransientError(f"Auth0 answered {response.status_code}; try again shortly.")
-        raise SessionExpired("Your Auth0 session has expired or was revoked: log in again.")
+        return await token_request(self.http, self.settings, form)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, StateGraph
 from langgraph.store.memory import InMemoryStore
+from langgraph.types import Command
 from typing_extensions import TypedDict
 
 from agent.context import Context
@@ -109,7 +109,7 @@ async def bench_concurrent_fresh_tokens(sandbox: SandboxServer, settings: Settin
                                         with_auth0ai: bool) -> None:
     """(b) `runs` concurrent runs, each needing a fresh token, 100 ms at the token endpoint."""
     users = _users(sandbox, runs)
-    fault = sandbox.control.add_fault("auth0", "^/oauth/token$", "latency", delay_ms=LATENCY_MS)
+    sandbox.control.add_fault("auth0", "^/oauth/token$", "latency", delay_ms=LATENCY_MS)
     try:
         async with httpx.AsyncClient() as http:  # one bare round trip, the floor
             started = time.perf_counter()
@@ -214,7 +214,7 @@ async def bench_callback_to_result(sandbox: SandboxServer, settings: Settings, r
     result, values = await session.complete(callback)
     elapsed = None
     config = session.config(thread)
-    async for mode, chunk in session.graph.astream(__import__("langgraph.types", fromlist=["Command"]).Command(resume=values),
+    async for mode, chunk in session.graph.astream(Command(resume=values),
                                                    config, context=session.context, stream_mode=["updates"]):
         if "tools" in chunk:
             elapsed = time.perf_counter() - started

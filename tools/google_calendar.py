@@ -84,6 +84,17 @@ def _range_error(start: datetime, end: datetime) -> str | None:
     return "Error: the end must be after the start." if end <= start else None
 
 
+def _window(start: str, end: str | None, zone: ZoneInfo) -> tuple[datetime, datetime] | str:
+    """The (start, end) the model asked for — a missing end means the end of the start day — or the
+    error sentence to hand back to the model."""
+    try:
+        t0 = _when(start, zone)
+        t1 = _when(end, zone, end_of_day=True) if end else datetime.combine(t0.date() + timedelta(days=1), time(0), zone)
+    except ValueError:
+        return "Error: start and end must be ISO dates or date-times."
+    return _range_error(t0, t1) or (t0, t1)
+
+
 @tool
 async def list_calendar_events(
     start: Annotated[str, Field(description="Start of the range: ISO date (2026-11-25) or date-time with offset")],
@@ -93,13 +104,10 @@ async def list_calendar_events(
     """List the user's Google Calendar events in a time range (e.g. today, tomorrow, this week).
     Use it for questions like "what's on my calendar tomorrow?"."""
     zone = _zone()
-    try:
-        t0 = _when(start, zone)
-        t1 = _when(end, zone, end_of_day=True) if end else datetime.combine(t0.date() + timedelta(days=1), time(0), zone)
-    except ValueError:
-        return "Error: start and end must be ISO dates or date-times."
-    if problem := _range_error(t0, t1):
-        return problem
+    window = _window(start, end, zone)
+    if isinstance(window, str):
+        return window
+    t0, t1 = window
 
     async def call(token: ProviderToken) -> str:
         data = await _execute(token, lambda svc: svc.events().list(
@@ -124,13 +132,10 @@ async def check_availability(
     """Tell when the user is busy or free in a time window (Google Calendar free/busy). Use it for
     "am I free tomorrow afternoon?" — it returns busy intervals only, no event details."""
     zone = _zone()
-    try:
-        t0 = _when(start, zone)
-        t1 = _when(end, zone, end_of_day=True) if end else datetime.combine(t0.date() + timedelta(days=1), time(0), zone)
-    except ValueError:
-        return "Error: start and end must be ISO dates or date-times."
-    if problem := _range_error(t0, t1):
-        return problem
+    window = _window(start, end, zone)
+    if isinstance(window, str):
+        return window
+    t0, t1 = window
 
     async def call(token: ProviderToken) -> str:
         data = await _execute(token, lambda svc: svc.freebusy().query(body={
