@@ -127,7 +127,7 @@ class AgentSession:
 
     async def complete(self, callback_url: str) -> tuple[LinkResult, dict[str, Any]]:
         """Complete linking; return the result and the resume map for the thread it belongs to."""
-        result = await self.linker.complete(callback_url)
+        result = await self.linker.complete(callback_url, lambda sub: self.user if sub == self.user.sub else None)
         values: dict[str, Any] = {}
         if result.thread_id:
             for item in await self.pending(result.thread_id):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 NAMESPACE = ("vault_agent", "link_requests")
 KEYS_NAMESPACE = ("vault_agent", "link_request_keys")
 DEFAULT_TTL_SECONDS = 600
+MY_ACCOUNT_SCOPES = "create:me:connected_accounts read:me:connected_accounts delete:me:connected_accounts"
 MAX_PARAM_LENGTH = 4096
 
 
@@ -75,8 +76,6 @@ class AccountLinker:
         `request_key` makes the call idempotent: a tool replayed by LangGraph after a resume gets the
         same pending request back instead of minting a new state.
         """
-        if self.settings.auth0_link_mode is LinkMode.connected_accounts:
-            raise Misconfigured("AUTH0_LINK_MODE=connected_accounts is not supported yet: use link_account.")
         if request_key:
             existing = await self._by_key(request_key)
             if existing is not None:
@@ -84,8 +83,12 @@ class AccountLinker:
         redirect_uri = redirect_uri or self.settings.auth0_callback_url
         if not redirect_uri:
             raise Misconfigured("No callback URL: set AUTH0_CALLBACK_URL.")
-        id_token = await self._fresh_id_token(user)
         state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
+        if self.settings.auth0_link_mode is LinkMode.connected_accounts:
+            url, auth_session = await self._connect_request(user, connection, scopes, redirect_uri, state, verifier)
+            return await self._remember(user, connection, scopes, url, state, nonce, verifier, redirect_uri,
+                                        thread_id, extra, request_key, auth_session=auth_session)
+        id_token = await self._fresh_id_token(user)
         params = {
             "response_type": "code", "client_id": self.settings.auth0_client_id,
             "redirect_uri": redirect_uri, "scope": "openid profile offline_access link_account",
@@ -99,15 +102,53 @@ class AccountLinker:
         if self.settings.auth0_audience:
             params["audience"] = self.settings.auth0_audience
         url = self.settings.auth0_base_url + "/authorize?" + urlencode(params)
+        return await self._remember(user, connection, scopes, url, state, nonce, verifier, redirect_uri,
+                                    thread_id, extra, request_key)
+
+    async def _remember(self, user: UserCredentials, connection: str, scopes: Sequence[str], url: str, state: str,
+                        nonce: str, verifier: str, redirect_uri: str, thread_id: str | None,
+                        extra: dict[str, Any] | None, request_key: str | None,
+                        auth_session: str | None = None) -> LinkRequest:
+        """Keep the pending request by state (no token in it: only what completing it needs)."""
         expires_at = time.time() + self.ttl_seconds
         await self.store.aput(NAMESPACE, state, {
             "user_sub": user.sub, "connection": connection, "scopes": list(scopes), "nonce": nonce,
             "code_verifier": verifier, "redirect_uri": redirect_uri, "expires_at": expires_at,
-            "thread_id": thread_id, "extra": extra or {}, "authorize_url": url,
+            "thread_id": thread_id, "extra": extra or {}, "authorize_url": url, "auth_session": auth_session,
         })
         if request_key:
             await self.store.aput(KEYS_NAMESPACE, request_key, {"state": state})
         return LinkRequest(connection, list(scopes), url, state, _utc(expires_at))
+
+    # -- Connected Accounts (My Account API) ------------------------------------------------------
+    async def _my_account_token(self, user: UserCredentials | None) -> str:
+        if user is None or not user.refresh_token:
+            raise Misconfigured("AUTH0_LINK_MODE=connected_accounts needs the user's refresh token (CLI or "
+                                "notebook session); the LangGraph server only has an access token.")
+        body = await self._token_request({"grant_type": "refresh_token", "refresh_token": user.refresh_token,
+                                          "audience": self.settings.auth0_base_url + "/me/",
+                                          "scope": MY_ACCOUNT_SCOPES})
+        return body["access_token"]
+
+    async def _my_account(self, user: UserCredentials | None, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        token = await self._my_account_token(user)
+        try:
+            response = await self._http.post(self.settings.auth0_base_url + "/me/v1/connected-accounts/" + path,
+                                             json=body, headers={"Authorization": f"Bearer {token}"})
+        except httpx.TransportError as exc:
+            raise LinkingError("exchange_failed", f"Auth0 could not be reached ({type(exc).__name__}).") from exc
+        if response.status_code != 201:
+            detail = response.json().get("detail", "") if "json" in response.headers.get("content-type", "") else ""
+            raise LinkingError("exchange_failed", f"My Account API answered {response.status_code}: {detail}".strip())
+        return response.json()
+
+    async def _connect_request(self, user: UserCredentials, connection: str, scopes: Sequence[str],
+                               redirect_uri: str, state: str, verifier: str) -> tuple[str, str]:
+        answer = await self._my_account(user, "connect", {
+            "connection": connection, "redirect_uri": redirect_uri, "state": state, "scopes": list(scopes),
+            "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256"})
+        url = answer["connect_uri"] + "?" + urlencode(answer.get("connect_params", {}))
+        return url, answer["auth_session"]
 
     async def _by_key(self, request_key: str) -> LinkRequest | None:
         pointer = await self.store.aget(KEYS_NAMESPACE, request_key)
@@ -131,8 +172,12 @@ class AccountLinker:
         return body.get("id_token") or user.id_token
 
     # -- complete ---------------------------------------------------------------------------------
-    async def complete(self, callback_url: str) -> LinkResult:
-        """Finish a linking request from the URL the browser was sent back to."""
+    async def complete(self, callback_url: str,
+                       credentials_for: Callable[[str], UserCredentials | None] | None = None) -> LinkResult:
+        """Finish a linking request from the URL the browser was sent back to.
+
+        `credentials_for(sub)` is needed only in connected_accounts mode, where completing is a call to
+        the user's My Account API (the pending request deliberately holds no token to make it)."""
         if len(callback_url) > 4 * MAX_PARAM_LENGTH:
             raise LinkingError("bad_request", "The callback URL is too long.")
         parts = urlsplit(callback_url)
@@ -159,6 +204,12 @@ class AccountLinker:
                 return LinkResult(status="declined", **result)
             raise LinkingError("exchange_failed", f"Auth0 answered {query['error']}: "
                                                   f"{query.get('error_description', '')}".strip())
+        if pending.get("auth_session"):
+            user = credentials_for(pending["user_sub"]) if credentials_for else None
+            await self._my_account(user, "complete", {
+                "auth_session": pending["auth_session"], "connect_code": query.get("connect_code", ""),
+                "redirect_uri": pending["redirect_uri"], "code_verifier": pending["code_verifier"]})
+            return LinkResult(status="authorized", **result)
         code = query.get("code", "")
         if not code:
             raise LinkingError("bad_request", "The callback carries neither a code nor an error.")

@@ -67,7 +67,16 @@ async def authorize(request: Request) -> JSONResponse:
     user_id, action = body.get("user_id"), body.get("action", "approve")
     if user_id not in tenant.users:
         return _bad("unknown user_id", 404)
-    params = dict(parse_qsl(urlsplit(body.get("url", "")).query))
+    parts = urlsplit(body.get("url", ""))
+    params = dict(parse_qsl(parts.query))
+    if parts.path == "/connected-accounts/connect":  # a My Account connect_uri?ticket=…
+        from .auth0.my_account import decide_connect
+
+        flow = tenant.connect_tickets.get(params.get("ticket", ""))
+        if flow is None or flow["user_id"] != user_id:
+            return _bad("unknown ticket for this user")
+        target = decide_connect(tenant, params["ticket"], action in ("approve", "allow"))
+        return JSONResponse({"redirect_url": target}) if target else _bad("ticket already answered or expired")
     outcome = tenant.begin_authorize(params)
     if outcome.login:
         outcome = tenant.continue_authorize(outcome.login, user_id)

@@ -140,7 +140,7 @@ async def connect(runtime: Runtime, creds: UserCredentials, connection: str, ope
                                      redirect_uri=runtime.callback_url)
         callback = await _wait_for_callback(runtime, request.authorize_url, open_browser,
                                             f"Connect {CONNECTIONS[connection]}")
-        result = await linker.complete(callback)
+        result = await linker.complete(callback, lambda sub: creds if sub == creds.sub else None)
     console.print(f"[green]Connected {CONNECTIONS[connection]}.[/green]" if result.status == "authorized"
                   else f"[yellow]Not connected:[/yellow] {result.extra.get('error_description', 'declined')}")
 

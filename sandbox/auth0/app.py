@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import management, pages
+from . import management, my_account, pages
 from .tenant import Outcome, Tenant
 from .token_endpoint import token_endpoint
 
@@ -139,6 +139,7 @@ def create_app(tenant: Tenant) -> Starlette:
         Route("/oauth/revoke", revoke, methods=["POST"]),
         Route("/oidc/logout", logout),
         *management.routes,
+        *my_account.routes,
     ])
     app.state.tenant = tenant
     return app

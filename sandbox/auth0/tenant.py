@@ -144,6 +144,8 @@ class Tenant:
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.transactions: dict[str, Transaction] = {}
         self.sessions: dict[str, str] = {}  # browser session cookie -> user id
+        self.connect_tickets: dict[str, dict[str, Any]] = {}  # My Account connect flows by ticket
+        self.connected_accounts: dict[str, dict[str, Any]] = {}  # cac_… -> account
         self.config: dict[str, Any] = {
             "no_tokenset_error": "tokenset_not_found",
             "provider_token_ttl": 3600,
@@ -296,10 +298,11 @@ class Tenant:
         self.link(user, connection, requested_scopes(tx.params))
         return Outcome(redirect=self._issue_code(tx))
 
-    def link(self, user: User, connection: str, scopes: set[str]) -> TokenSet:
-        """Link the user's own provider account and store its token set (granted ∪ already granted)."""
+    def link(self, user: User, connection: str, scopes: set[str], *, as_identity: bool = True) -> TokenSet:
+        """Link the user's own provider account and store its token set (granted ∪ already granted).
+        `as_identity=False` is the Connected Accounts way: a token set without a linked identity."""
         provider_user_id = user.provider_accounts[connection]
-        if user.identity(connection) is None:
+        if as_identity and user.identity(connection) is None:
             account = self.world.provider_account(connection, provider_user_id)
             profile = {"email": account.email, "name": account.name} if account else {}
             if account and account.login:

@@ -105,3 +105,24 @@ async def test_request_key_makes_start_idempotent(linker, control, user):
     first = await linker.start(me, "github", ["repo"], request_key="thread-1:call-1:0")
     second = await linker.start(me, "github", ["repo"], request_key="thread-1:call-1:0")
     assert first.state == second.state and first.authorize_url == second.authorize_url
+
+
+async def test_connected_accounts_mode_end_to_end(settings, control, user):
+    """AUTH0_LINK_MODE=connected_accounts: My Account connect → consent → complete → Token Vault token."""
+    from auth.settings import LinkMode
+
+    ca = settings.model_copy(update={"auth0_link_mode": LinkMode.connected_accounts})
+    me = creds(control, user)
+    linker = AccountLinker(ca, InMemoryStore())
+    request = await linker.start(me, "google-oauth2", [CAL], thread_id="t-9")
+    assert "/connected-accounts/connect?ticket=" in request.authorize_url
+    redirect = control.authorize(request.authorize_url, user["user_id"])
+    assert "connect_code=" in redirect
+    result = await linker.complete(redirect, lambda sub: me if sub == me.sub else None)
+    assert result.status == "authorized" and result.thread_id == "t-9"
+    vault = TokenVault(ca)
+    assert CAL in (await vault.get_token(me, "google-oauth2", [CAL])).scopes
+    await vault.aclose()
+    denied = await linker.start(me, "github", ["repo"])
+    declined = await linker.complete(control.authorize(denied.authorize_url, user["user_id"], "deny"))
+    assert declined.status == "declined"
