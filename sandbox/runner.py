@@ -91,7 +91,12 @@ class SandboxServer:
         ready = threading.Event()
 
         def serve() -> None:
-            self._loop = asyncio.new_event_loop()
+            try:  # uvloop when present (it comes with langgraph-api): the stand-ins should not be the bottleneck
+                import uvloop
+
+                self._loop = uvloop.new_event_loop()
+            except ImportError:
+                self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
 
             async def run_all() -> None:

@@ -86,3 +86,25 @@ async def test_no_token_in_checkpoints_interrupts_or_model_requests(make_harness
     haystack += repr(sandbox.world.data["openai_requests"]) + repr(await harness.graph.aget_state(harness.thread))
     for secret in secrets_:
         assert secret not in haystack
+
+
+async def test_authorize_through_the_real_login_and_consent_forms(harness):
+    """The HTML the tenant serves, driven by plain HTTP as a browser would: login form, consent form."""
+    import re
+
+    import httpx
+
+    paused = await harness.ask("List my GitHub repositories")
+    [interrupt] = paused["__interrupt__"]
+    async with httpx.AsyncClient(follow_redirects=False) as browser:
+        login = await browser.get(interrupt.value["authorize_url"])
+        tx = re.search(r'name="tx" value="([^"]+)"', login.text).group(1)
+        base = interrupt.value["authorize_url"].split("/authorize")[0]
+        consent = await browser.post(base + "/u/login", data={"tx": tx, "email": harness.user["email"],
+                                                              "password": harness.user["password"]})
+        assert consent.status_code == 200 and 'id="allow"' in consent.text
+        answer = await browser.post(base + "/u/consent", data={"tx": tx, "action": "allow"})
+        assert answer.status_code == 302
+    result = await harness.context.services.linker(harness.graph.store).complete(answer.headers["location"])
+    done = await harness.resume({interrupt.id: {"state": result.state, "status": result.status}})
+    assert "vault-agent-demo" in done["messages"][-1].content
