@@ -74,3 +74,40 @@ def test_errors_are_one_line_without_traceback(cli):
     child.expect(pexpect.EOF)
     out = child.before
     assert "Missing configuration: AUTH0_CLIENT_SECRET" in out and "Traceback" not in out
+
+
+def test_make_chat_with_nothing_configured_runs_on_the_sandbox(tmp_path):
+    """What a new user gets from `make chat`: the sandbox in-process, one line saying so, and a link that a
+    browser completes by logging in as alice and clicking Allow (done here with plain HTTP)."""
+    import os
+    import socket
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "OPENAI_", "SANDBOX_", "GOOGLE_", "GITHUB_"))}
+    env.update(VAULT_AGENT_STATE_DIR=str(tmp_path), VAULT_AGENT_CONFIG_DIR=str(tmp_path), PROMPT_TOOLKIT_NO_CPR="1",
+               PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+               AUTH0_CALLBACK_URL=f"http://127.0.0.1:{port}/callback")
+    child = pexpect.spawn(str(Path(sys.executable).parent / "vault-agent"), ["chat", "--no-browser"], env=env,
+                          encoding="utf-8", codec_errors="replace", timeout=60, dimensions=(60, 400), cwd=str(tmp_path))
+    child.expect("running on the local sandbox")
+    child.expect(PROMPT)
+    child.sendline("What's on my calendar tomorrow?")
+    child.expect(r"AUTHORIZE_URL (\S+)")
+    url = child.match.group(1)
+    with httpx.Client(follow_redirects=False) as browser:
+        login = browser.get(url)
+        tx = re.search(r'name="tx" value="([^"]+)"', login.text).group(1)
+        base = url.split("/authorize")[0]
+        browser.post(base + "/u/login", data={"tx": tx, "email": "alice@example.com", "password": "sandbox"})
+        back = browser.post(base + "/u/consent", data={"tx": tx, "action": "allow"})
+        assert browser.get(back.headers["location"]).status_code == 200
+    child.expect("Team standup")
+    child.expect(PROMPT)
+    child.sendline("/quit")
+    child.expect(pexpect.EOF)
