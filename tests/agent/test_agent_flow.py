@@ -108,3 +108,11 @@ async def test_authorize_through_the_real_login_and_consent_forms(harness):
     result = await harness.context.services.linker(harness.graph.store).complete(answer.headers["location"])
     done = await harness.resume({interrupt.id: {"state": result.state, "status": result.status}})
     assert "vault-agent-demo" in done["messages"][-1].content
+
+
+async def test_provider_5xx_becomes_an_explanation_not_a_pause(harness, control):
+    control.seed_tokenset(harness.user["user_id"], "github", ["repo"])
+    control.add_fault("github", "^/user/repos$", "status", status=502)
+    done = await harness.ask("List my GitHub repositories")
+    assert "__interrupt__" not in done
+    assert "GitHub answered 502" in done["messages"][-1].content
