@@ -78,6 +78,12 @@ class ManagementClient:
                 return True
         return False
 
+    async def link_user(self, primary_id: str, secondary_id: str) -> list[dict[str, Any]]:
+        """Link another user (`provider|id`) into the primary user's profile."""
+        provider, _, provider_user_id = secondary_id.partition("|")
+        return await self._call("POST", f"users/{quote(primary_id, safe='')}/identities",
+                                json={"provider": provider, "user_id": provider_user_id})
+
     async def users_by_email(self, email: str) -> list[dict[str, Any]]:
         return await self._call("GET", "users-by-email", params={"email": email.lower()})
 

@@ -62,18 +62,26 @@ async def login(runtime: Runtime, open_browser: bool) -> None:
     await suggest_links(runtime, creds)
 
 
-async def suggest_links(runtime: Runtime, creds: UserCredentials) -> None:
-    """Suggested account linking: other users with the same verified email."""
+async def suggest_links(runtime: Runtime, creds: UserCredentials, *, ask: bool = True) -> None:
+    """Suggested account linking: other users with the same verified email, offered one by one."""
+    from auth.errors import AuthError
+
     mgmt = ManagementClient(runtime.settings)
     try:
-        others = await mgmt.suggested_links(creds.sub)
-    except Exception:  # suggestions are a courtesy; a missing Management grant must not break login
-        return
+        try:
+            others = await mgmt.suggested_links(creds.sub)
+        except AuthError:  # suggestions are a courtesy; a missing Management grant must not break login
+            return
+        for other in others:
+            how = ", ".join(i.get("connection", "?") for i in other.get("identities", []))
+            console.print(f"Another account with your verified email {other.get('email')} exists: "
+                          f"{other['user_id']} ({how}).")
+            answer = await asyncio.to_thread(console.input, "Link it to your profile? \\[y/N] ") if ask else "n"
+            if answer.strip().lower() in ("y", "yes"):
+                await mgmt.link_user(creds.sub, other["user_id"])
+                console.print(f"[green]Linked[/green] {other['user_id']} to your profile.")
     finally:
         await mgmt.aclose()
-    for other in others:
-        console.print(f"[yellow]Tip:[/yellow] another account ({other['user_id']}) uses your verified email. "
-                      "Link it from your profile settings to see one profile.")
 
 
 async def logout(runtime: Runtime) -> None:

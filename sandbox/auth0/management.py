@@ -54,9 +54,13 @@ async def link_identity(request: Request) -> JSONResponse:
         return _error(404, "The user does not exist.", "inexistent_user")
     body = await request.json()
     connection, provider_user_id = body.get("provider", ""), str(body.get("user_id", ""))
-    if user.provider_accounts.get(connection) != provider_user_id:
+    secondary = tenant.users.get(f"{connection}|{provider_user_id}")
+    if secondary is not None and secondary is not user:
+        tenant.merge_users(user, secondary)  # e.g. suggested linking of two database users
+    elif user.provider_accounts.get(connection) == provider_user_id:
+        tenant.link(user, connection, set())
+    else:
         return _error(400, "The secondary account does not exist.", "invalid_body")
-    tenant.link(user, connection, set())
     return JSONResponse([i.as_json() for i in user.identities], 201)
 
 

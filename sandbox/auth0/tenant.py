@@ -314,6 +314,20 @@ class Tenant:
         self.token_sets[(user.user_id, connection)] = token_set
         return token_set
 
+    def merge_users(self, primary: User, secondary: User) -> None:
+        """Management API linking of two users: the secondary's identity joins the primary, and the
+        secondary user disappears (its token sets move with it)."""
+        main = secondary.identities[0]
+        main.profile = {"email": secondary.email, "name": secondary.name}
+        primary.identities.append(main)
+        for (owner, connection), token_set in list(self.token_sets.items()):
+            if owner == secondary.user_id and (primary.user_id, connection) not in self.token_sets:
+                token_set.user_id = primary.user_id
+                self.token_sets[(primary.user_id, connection)] = token_set
+            if owner == secondary.user_id:
+                del self.token_sets[(owner, connection)]
+        del self.users[secondary.user_id]
+
     def unlink(self, user: User, connection: str) -> bool:
         identity = user.identity(connection)
         removed = self.token_sets.pop((user.user_id, connection), None) is not None

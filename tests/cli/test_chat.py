@@ -111,3 +111,15 @@ def test_make_chat_with_nothing_configured_runs_on_the_sandbox(tmp_path):
     child.expect(PROMPT)
     child.sendline("/quit")
     child.expect(pexpect.EOF)
+
+
+def test_login_offers_to_link_a_user_with_the_same_verified_email(cli, control):
+    other = control.create_user(email=cli.user["email"])  # same verified email, another account
+    child = cli.spawn("login", "--no-browser")
+    child.expect("Logged in")
+    child.expect(re.escape(other["user_id"]))
+    child.expect(r"Link it to your profile\? \[y/N\]")
+    child.sendline("y")
+    child.expect("Linked")
+    child.expect(pexpect.EOF)
+    assert other["user_id"] not in [u["user_id"] for u in control.users()]
