@@ -164,25 +164,32 @@ def _find_repo(request: Request, auth: _Auth) -> tuple[str, dict[str, Any]] | No
     return name, repo
 
 
-async def get_repo(request: Request) -> JSONResponse:
+def _repo_request(request: Request) -> tuple[_Auth, str, dict[str, Any]] | JSONResponse:
+    """The caller and the repository in the path, or GitHub's error (a repo you cannot see is a 404)."""
     auth, denied = _authenticate(request)
     if denied:
         return denied
     found = _find_repo(request, auth)
     if found is None:
         return _error(404, "Not Found")
-    return JSONResponse(found[1], headers=_headers(auth))
+    return auth, found[0], found[1]
+
+
+async def get_repo(request: Request) -> JSONResponse:
+    found = _repo_request(request)
+    if isinstance(found, JSONResponse):
+        return found
+    auth, _, repo = found
+    return JSONResponse(repo, headers=_headers(auth))
 
 
 async def list_issues(request: Request) -> JSONResponse:
-    auth, denied = _authenticate(request)
-    if denied:
-        return denied
-    found = _find_repo(request, auth)
-    if found is None:
-        return _error(404, "Not Found")
+    found = _repo_request(request)
+    if isinstance(found, JSONResponse):
+        return found
+    auth, name, _ = found
     state = request.query_params.get("state", "open")
-    items = [i for i in auth.data["issues"][found[0]] if state == "all" or i["state"] == state]
+    items = [i for i in auth.data["issues"][name] if state == "all" or i["state"] == state]
     items.sort(key=lambda i: i["number"], reverse=request.query_params.get("direction", "desc") == "desc")
     page, link = _page(request, items)
     headers = _headers(auth)
@@ -192,13 +199,10 @@ async def list_issues(request: Request) -> JSONResponse:
 
 
 async def create_issue(request: Request) -> JSONResponse:
-    auth, denied = _authenticate(request)
-    if denied:
-        return denied
-    found = _find_repo(request, auth)
-    if found is None:
-        return _error(404, "Not Found")
-    name, repo = found
+    found = _repo_request(request)
+    if isinstance(found, JSONResponse):
+        return found
+    auth, name, repo = found
     needed = "repo" if repo["private"] else "public_repo"
     if not ({"repo", needed} & auth.scopes):
         return _error(404 if repo["private"] else 403, "Resource not accessible by integration")

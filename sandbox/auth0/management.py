@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .tenant import Tenant
+from .tenant import Tenant, User
 
 
 def _error(status: int, message: str, code: str = "") -> JSONResponse:
@@ -45,13 +45,21 @@ async def users_by_email(request: Request) -> JSONResponse:
     return JSONResponse([u.as_json() for u in request.app.state.tenant.user_by_email(email)])
 
 
-async def link_identity(request: Request) -> JSONResponse:
+def _user_to_update(request: Request) -> tuple[Tenant, User] | JSONResponse:
     if denied := _authorized(request, "update:users"):
         return denied
     tenant: Tenant = request.app.state.tenant
     user = tenant.users.get(request.path_params["user_id"])
     if user is None:
         return _error(404, "The user does not exist.", "inexistent_user")
+    return tenant, user
+
+
+async def link_identity(request: Request) -> JSONResponse:
+    found = _user_to_update(request)
+    if isinstance(found, JSONResponse):
+        return found
+    tenant, user = found
     body = await request.json()
     connection, provider_user_id = body.get("provider", ""), str(body.get("user_id", ""))
     secondary = tenant.users.get(f"{connection}|{provider_user_id}")
@@ -65,12 +73,10 @@ async def link_identity(request: Request) -> JSONResponse:
 
 
 async def unlink_identity(request: Request) -> JSONResponse:
-    if denied := _authorized(request, "update:users"):
-        return denied
-    tenant: Tenant = request.app.state.tenant
-    user = tenant.users.get(request.path_params["user_id"])
-    if user is None:
-        return _error(404, "The user does not exist.", "inexistent_user")
+    found = _user_to_update(request)
+    if isinstance(found, JSONResponse):
+        return found
+    tenant, user = found
     connection = request.path_params["provider"]
     identity = user.identity(connection)
     if identity is None or identity.user_id != request.path_params["provider_user_id"]:
