@@ -84,15 +84,18 @@ def chat(no_browser: bool = typer.Option(False, "--no-browser", help="Do not ope
 
         async with contextlib.AsyncExitStack() as stack:
             async def make_session() -> Any:
-                # The heavy imports (LangGraph, OpenAI, Google) off the event loop, while the prompt shows.
+                # The heavy imports (LangGraph, OpenAI, Google) off the event loop, once the prompt is on
+                # screen: started earlier, they would compete with it for the interpreter.
+                await asyncio.sleep(0.05)
                 await asyncio.to_thread(importlib.import_module, "agent.session_runner")
                 return await stack.enter_async_context(agent_session(runtime, user))
 
             chat_ = Chat(runtime, open_browser=not no_browser)
-            chat_.start_loading(make_session)
+            prompt = _prompt_session(runtime)
             await chat_.receiver.start()
+            chat_.start_loading(make_session)
             try:
-                await chat_.loop(_prompt_session(runtime))
+                await chat_.loop(prompt)
             finally:
                 await chat_.receiver.stop()
                 await chat_.ready()  # let the loader finish so the stack closes what it opened
