@@ -15,6 +15,7 @@ from langgraph.store.memory import InMemoryStore
 
 from auth.linking import AccountLinker
 from auth.settings import Settings, get_settings
+from auth.transport import ShardedTransport
 from auth.token_vault import TokenVault
 
 
@@ -29,8 +30,7 @@ class Services:
     @classmethod
     def create(cls, settings: Settings | None = None, store: BaseStore | None = None) -> "Services":
         settings = settings or get_settings()
-        http = httpx.AsyncClient(timeout=settings.http_timeout_seconds,
-                                 limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+        http = httpx.AsyncClient(timeout=settings.http_timeout_seconds, transport=ShardedTransport())
         return cls(settings, http, TokenVault(settings, http=http), store or InMemoryStore())
 
     def linker(self, store: BaseStore | None = None) -> AccountLinker:
