@@ -24,6 +24,7 @@ import httpx
 from .credentials import UserCredentials
 from .errors import AuthorizationRequired, Misconfigured, SessionExpired, TransientError
 from .settings import Settings
+from .transport import ShardedTransport
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class TokenVault:
     def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None,
                  skew_seconds: float = 60.0, max_attempts: int = 3, backoff_base: float = 0.2) -> None:
         self.settings = settings
-        self._http = http or httpx.AsyncClient(timeout=settings.http_timeout_seconds)
+        self._http = http or httpx.AsyncClient(timeout=settings.http_timeout_seconds, transport=ShardedTransport())
         self.skew_seconds = skew_seconds
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
