@@ -123,3 +123,20 @@ def test_login_offers_to_link_a_user_with_the_same_verified_email(cli, control):
     child.expect("Linked")
     child.expect(pexpect.EOF)
     assert other["user_id"] not in [u["user_id"] for u in control.users()]
+
+
+def test_connections_connect_list_and_unlink_without_an_agent_run(cli):
+    child = cli.spawn("connections", "connect", "github", "--no-browser")
+    cli.authorize_from_screen(child)
+    child.expect("Connected GitHub")
+    child.expect(pexpect.EOF)
+    listing = cli.spawn("connections")
+    listing.expect("github")
+    listing.expect(re.escape(cli.user["github"]["login"]))
+    listing.expect(pexpect.EOF)
+    unlink = cli.spawn("connections", "unlink", "github")
+    unlink.expect("Unlinked GitHub")
+    unlink.expect(pexpect.EOF)
+    again = cli.spawn("whoami")
+    again.expect(re.escape(cli.user["email"]))
+    again.expect(pexpect.EOF)
