@@ -5,9 +5,11 @@ receiver gets the callback. Ctrl-C while waiting leaves the thread resumable."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import uuid
 import webbrowser
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -117,18 +119,18 @@ class Chat:
         return True
 
     async def authorize(self, pending: "list[AuthorizationNeeded]") -> bool:
-        for item in pending:
-            self._show_request(item)
-            if self.open_browser:
-                webbrowser.open(item.payload["authorize_url"])
-        wanted = {item.interrupt_id for item in pending}
-        values: dict[str, Any] = {}
-        expires = min(_parse_time(item.payload["expires_at"]) for item in pending)
-        try:
+        with _ctrl_c_sets() as interrupted:  # from the first line on screen: no window for a stray Ctrl-C
+            for item in pending:
+                self._show_request(item)
+                if self.open_browser:
+                    webbrowser.open(item.payload["authorize_url"])
+            wanted = {item.interrupt_id for item in pending}
+            values: dict[str, Any] = {}
+            expires = min(_parse_time(item.payload["expires_at"]) for item in pending)
             with Live(_countdown(expires), console=console, refresh_per_second=2, transient=True) as live:
-                while not wanted <= set(values):
+                while not wanted <= set(values) and not interrupted.is_set():
                     try:
-                        thread_id, got = await asyncio.wait_for(self._callbacks.get(), timeout=1)
+                        thread_id, got = await asyncio.wait_for(self._callbacks.get(), timeout=0.5)
                     except asyncio.TimeoutError:
                         live.update(_countdown(expires))
                         if datetime.now(timezone.utc) >= expires:
@@ -136,10 +138,7 @@ class Chat:
                         continue
                     if thread_id == self.thread_id:
                         values.update(got)
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                task.uncancel()  # Ctrl-C ends the wait, not the chat
+        if interrupted.is_set():
             self._paused_message()
             return False
         if not values:
@@ -165,8 +164,11 @@ class Chat:
         console.print(f"AUTHORIZE_URL {p['authorize_url']}", soft_wrap=True, markup=False, highlight=False)
 
     def _paused_message(self) -> None:
-        console.print(f"\n[yellow]Paused.[/yellow] The conversation is saved: "
-                      f"`vault-agent resume {self.thread_id}` continues it.")
+        """Leave the paused thread untouched (a new message there would abandon its pending tool calls):
+        what the user types next starts a new conversation."""
+        paused, self.thread_id = self.thread_id, str(uuid.uuid4())
+        console.print(f"\n[yellow]Paused.[/yellow] The conversation is saved: `/resume {paused}` here, or "
+                      f"`vault-agent resume {paused}` later, continues it. New messages start a new conversation.")
 
     # -- the loop ---------------------------------------------------------------------------------
     async def resume_thread(self, thread_id: str) -> bool:
@@ -194,7 +196,14 @@ class Chat:
                     return
                 continue
             await self.ready()
-            await self.run_turn(self.session.stream(self.thread_id, text))
+            try:
+                await self.run_turn(self.session.stream(self.thread_id, text))
+            except asyncio.CancelledError:  # Ctrl-C while the agent works: stop this turn, keep the chat
+                task = asyncio.current_task()
+                if task is None or not task.cancelling():
+                    raise
+                task.uncancel()
+                console.print("\n[yellow]Interrupted.[/yellow]")
 
     async def command(self, text: str) -> bool | None:
         name, _, arg = text.partition(" ")
@@ -228,6 +237,20 @@ class Chat:
         else:
             console.print(f"Unknown command {name}. /help lists them.")
         return None
+
+
+@contextlib.contextmanager
+def _ctrl_c_sets() -> Iterator[asyncio.Event]:
+    """While waiting for the browser, Ctrl-C sets an event instead of cancelling tasks — asyncio's own
+    handler would cancel the chat, and a second Ctrl-C would kill whatever task it lands in (such as the
+    callback receiver)."""
+    loop = asyncio.get_running_loop()
+    event = asyncio.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(event.set))
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _parse_time(value: str) -> datetime:

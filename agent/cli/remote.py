@@ -14,7 +14,7 @@ from rich.live import Live
 from auth.credentials import UserCredentials
 from auth.session import SessionClient
 
-from .chat import PROVIDERS, _countdown, _parse_time
+from .chat import PROVIDERS, _countdown, _ctrl_c_sets, _parse_time
 from .runtime import CliError, Runtime, console
 
 
@@ -34,10 +34,14 @@ def _last_answer(state: dict[str, Any]) -> str:
     return str(messages[-1].get("content", "")) if messages else ""
 
 
-async def _wait_until_done(client: Any, thread_id: str, pauses: list[dict[str, Any]]) -> bool:
+async def _wait_until_done(client: Any, thread_id: str, pauses: list[dict[str, Any]],
+                           interrupted: asyncio.Event) -> bool | None:
+    """True when the server finished the thread, False when the link expired, None on Ctrl-C."""
     expires = min(_parse_time(p["value"]["expires_at"]) for p in pauses)
     with Live(_countdown(expires), console=console, refresh_per_second=2, transient=True) as live:
         while datetime.now(timezone.utc) < expires:
+            if interrupted.is_set():
+                return None
             thread = await client.threads.get(thread_id)
             state = await client.threads.get_state(thread_id)
             still = {i["id"] for i in state.get("interrupts", [])}
@@ -89,13 +93,12 @@ async def run_remote(runtime: Runtime, user: UserCredentials, url: str, *, open_
                               highlight=False)
                 if open_browser:
                     webbrowser.open(value["authorize_url"])
-            try:
-                finished = await _wait_until_done(client, thread["thread_id"], pauses)
-            except (KeyboardInterrupt, asyncio.CancelledError):
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    task.uncancel()
-                console.print(f"\n[yellow]Paused.[/yellow] The server keeps thread {thread['thread_id']}.")
+            with _ctrl_c_sets() as interrupted:
+                finished = await _wait_until_done(client, thread["thread_id"], pauses, interrupted)
+            if finished is None:
+                console.print(f"\n[yellow]Paused.[/yellow] The server keeps thread {thread['thread_id']}; "
+                              "authorizing later still resumes it there.")
+                thread = await client.threads.create()
                 continue
             if not finished:
                 console.print("[yellow]The authorization link expired.[/yellow] Ask again.")

@@ -140,3 +140,26 @@ def test_connections_connect_list_and_unlink_without_an_agent_run(cli):
     again = cli.spawn("whoami")
     again.expect(re.escape(cli.user["email"]))
     again.expect(pexpect.EOF)
+
+
+def test_after_ctrl_c_the_paused_thread_is_kept_and_resumable_in_the_same_chat(cli):
+    child = cli.spawn("chat", "--no-browser")
+    child.expect(PROMPT)
+    child.sendline("List my GitHub repositories")
+    child.expect("AUTHORIZE_URL")
+    child.sendintr()
+    child.expect(r"`/resume ([0-9a-f-]{36})`")
+    paused = child.match.group(1)
+    child.expect(PROMPT)
+    child.sendline("What's on my calendar tomorrow?")  # a new conversation, the paused one untouched
+    child.expect("Authorization needed: Google Calendar")
+    child.expect("AUTHORIZE_URL")
+    child.sendintr()
+    child.expect(PROMPT)
+    child.sendline(f"/resume {paused}")
+    child.expect("Authorization needed: GitHub")
+    cli.authorize_from_screen(child)
+    child.expect("vault-agent-demo")
+    child.expect(PROMPT)
+    child.sendline("/quit")
+    child.expect(pexpect.EOF)
