@@ -1,56 +1,6 @@
-"""The long-lived clients a run needs (Token Vault, account linking, HTTP), built once per event loop.
+"""The long-lived clients of a run; defined in `tools/services.py` (the tools use them), named here for
+the agent's callers."""
 
-They live outside graph state so nothing here is ever checkpointed, and they are shared by every run
-in the process so the Token Vault cache and single-flight work across users and threads.
-"""
+from tools.services import Services, default_services
 
-from __future__ import annotations
-
-import asyncio
-from dataclasses import dataclass, field
-
-import httpx
-from langgraph.store.base import BaseStore
-from langgraph.store.memory import InMemoryStore
-
-from auth.linking import AccountLinker
-from auth.settings import Settings, get_settings
-from auth.transport import ShardedTransport
-from auth.token_vault import TokenVault
-
-
-@dataclass
-class Services:
-    settings: Settings
-    http: httpx.AsyncClient
-    vault: TokenVault
-    store: BaseStore
-    _linkers: dict[int, AccountLinker] = field(default_factory=dict)
-
-    @classmethod
-    def create(cls, settings: Settings | None = None, store: BaseStore | None = None) -> "Services":
-        settings = settings or get_settings()
-        http = httpx.AsyncClient(timeout=settings.http_timeout_seconds, transport=ShardedTransport())
-        return cls(settings, http, TokenVault(settings, http=http), store or InMemoryStore())
-
-    def linker(self, store: BaseStore | None = None) -> AccountLinker:
-        """The linker over `store` (the graph's store when it runs with one, else our own)."""
-        store = store or self.store
-        if id(store) not in self._linkers:
-            self._linkers[id(store)] = AccountLinker(self.settings, store, http=self.http)
-        return self._linkers[id(store)]
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-
-_per_loop: dict[int, Services] = {}
-
-
-def default_services() -> Services:
-    """Process-wide services for the running event loop (the LangGraph server's case)."""
-    loop = asyncio.get_running_loop()
-    services = _per_loop.get(id(loop))
-    if services is None:
-        services = _per_loop[id(loop)] = Services.create()
-    return services
+__all__ = ["Services", "default_services"]

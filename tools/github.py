@@ -9,7 +9,7 @@ import httpx
 from langchain_core.tools import InjectedToolCallId, tool
 from pydantic import Field
 
-from agent.context import current_context
+from .context import current_context
 from auth.token_vault import ProviderToken
 
 from .provider_errors import ProviderError, ProviderInsufficientScope, ProviderUnauthorized

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from langgraph.config import get_config
+from langgraph.runtime import get_runtime
 from langgraph.types import interrupt
 
 from auth.errors import AuthError, AuthorizationRequired
 from auth.token_vault import ProviderToken
 
+from .context import current_context
 from .provider_errors import ProviderError, ProviderInsufficientScope, ProviderUnauthorized
 
 log = logging.getLogger(__name__)
@@ -57,9 +59,6 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Connection, 
 
     Returns the tool's text, or a sentence the model can explain (declined, still missing, outage).
     """
-    from agent.context import current_context
-    from langgraph.runtime import get_runtime
-
     try:
         context = current_context()
     except AuthError as exc:
