@@ -56,13 +56,14 @@ class TokenVault:
         self.skew_seconds = skew_seconds
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
-        self._cache: dict[tuple[str, str, str], list[ProviderToken]] = {}
-        self._inflight: dict[tuple[str, str, str, frozenset[str]], asyncio.Future[ProviderToken]] = {}
+        # keyed by (user, subject-token fingerprint, connection, login_hint); never by the token itself
+        self._cache: dict[tuple[str, str, str, str], list[ProviderToken]] = {}
+        self._inflight: dict[tuple[str, str, str, str, frozenset[str]], asyncio.Future[ProviderToken]] = {}
 
     # -- public -----------------------------------------------------------------------------------
     async def get_token(self, user: UserCredentials, connection: str, scopes: Sequence[str], *,
                         login_hint: str | None = None) -> ProviderToken:
-        cache_key = (user.sub, user.fingerprint, connection)
+        cache_key = (user.sub, user.fingerprint, connection, login_hint or "")
         cached = self._cached(cache_key, scopes)
         if cached is not None:
             return cached
@@ -93,7 +94,7 @@ class TokenVault:
         await self._http.aclose()
 
     # -- cache ------------------------------------------------------------------------------------
-    def _cached(self, key: tuple[str, str, str], scopes: Sequence[str]) -> ProviderToken | None:
+    def _cached(self, key: tuple[str, str, str, str], scopes: Sequence[str]) -> ProviderToken | None:
         now = time.time()
         entries = [t for t in self._cache.get(key, []) if t.expires_at - self.skew_seconds > now]
         if entries:
@@ -102,7 +103,7 @@ class TokenVault:
             self._cache.pop(key, None)
         return next((t for t in entries if t.covers(scopes)), None)
 
-    def _store(self, key: tuple[str, str, str], token: ProviderToken) -> None:
+    def _store(self, key: tuple[str, str, str, str], token: ProviderToken) -> None:
         entries = [t for t in self._cache.get(key, []) if not token.scopes >= t.scopes]
         self._cache[key] = [token, *entries]
 

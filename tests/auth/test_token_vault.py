@@ -119,3 +119,22 @@ async def test_no_token_in_any_log_record(vault, control, user, caplog):
     assert caplog.records, "expected some DEBUG records to scan"
     for secret in (token.access_token, me.refresh_token):
         assert secret not in text
+
+
+async def test_access_token_subject_type(vault, control, user, sandbox_env):
+    control.seed_tokenset(user["user_id"], "github", ["repo"])
+    s = control.session(user["user_id"], audience=sandbox_env["AUTH0_AUDIENCE"])
+    server_user = UserCredentials(user["user_id"], s["id_token"], access_token=s["access_token"])
+    control.clear_requests()
+    token = await vault.get_token(server_user, "github", ["repo"])
+    assert "repo" in token.scopes
+    [logged] = control.requests("auth0", "^/oauth/token$")
+    assert logged["form"]["subject_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
+
+
+async def test_login_hint_picks_the_account_or_asks_to_link(vault, control, user):
+    control.seed_tokenset(user["user_id"], "github", ["repo"])
+    me = creds(control, user)
+    assert await vault.get_token(me, "github", ["repo"], login_hint=user["github"]["login"])
+    with pytest.raises(AuthorizationRequired):
+        await vault.get_token(me, "github", ["repo"], login_hint="someone-else")
