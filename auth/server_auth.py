@@ -37,7 +37,7 @@ _oidc: OIDCProvider | None = None
 _sealer: tuple[str, EnvelopeSealer] | None = None
 
 
-def _provider() -> OIDCProvider:
+def oidc_provider() -> OIDCProvider:
     global _oidc
     if _oidc is None:
         _oidc = OIDCProvider(get_settings())
@@ -84,7 +84,7 @@ def _unauthorized(detail: str) -> Auth.exceptions.HTTPException:
 
 async def _same_user_token(token: str, audience: str, sub: str, header: str) -> None:
     try:
-        claims = await _provider().validate(token, audience=audience)
+        claims = await oidc_provider().validate(token, audience=audience)
     except InvalidToken as exc:
         raise _unauthorized(f"Invalid {header}: {exc}") from exc
     if claims.get("sub") != sub:
@@ -98,7 +98,7 @@ async def authenticate(authorization: str | None, headers: dict) -> dict[str, An
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("Missing bearer token: send Authorization: Bearer <Auth0 access token>.")
     try:
-        claims = await _provider().validate(token, audience=settings.auth0_audience)
+        claims = await oidc_provider().validate(token, audience=settings.auth0_audience)
     except InvalidToken as exc:
         raise _unauthorized(f"Invalid access token: {exc}") from exc
     sub = claims["sub"]
