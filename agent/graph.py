@@ -25,7 +25,7 @@ TOOLS = [*CALENDAR_TOOLS, *GITHUB_TOOLS]
 
 
 async def call_model(state: State, runtime: Runtime[Context]) -> dict:
-    context = current_context(require_user=False)  # a tool reports unusable credentials, the model explains
+    context = current_context()
     model = make_model(context.services.settings).bind_tools(TOOLS)
     messages = [SystemMessage(system_prompt(context.timezone)), *state["messages"]]
     return {"messages": [await model.ainvoke(messages)]}

@@ -54,11 +54,11 @@ def _valid_zone(name: Any) -> bool:
     return True
 
 
-def current_context(*, require_user: bool = True) -> Context:
-    """The context of the running node or tool, with the user resolved.
+def current_context(*, require_user: bool = False) -> Context:
+    """The context of the running node or tool, with the user resolved when the run's credentials are usable.
 
-    `require_user=False` (the model node) tolerates a run whose credentials cannot be used, so the
-    model can still explain what a tool reported."""
+    Only what acts for the user asks for `require_user=True` (raises the AuthError that says why); the
+    model node and the tools' time zone and clients work without, so the model can still explain."""
     runtime = get_runtime()
     given: Any = runtime.context
     if isinstance(given, Context) and given.user is not None:

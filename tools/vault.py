@@ -60,7 +60,7 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Connection, 
     Returns the tool's text, or a sentence the model can explain (declined, still missing, outage).
     """
     try:
-        context = current_context()
+        context = current_context(require_user=True)
     except AuthError as exc:
         return f"Error: {exc}"
     runtime = get_runtime()
