@@ -83,7 +83,7 @@ def _server_user(runtime: Any, services: Services) -> tuple[UserCredentials, dic
     user = runtime.server_info.user if runtime.server_info else None
     if user is None:
         user = get_config().get("configurable", {}).get("langgraph_auth_user")
-    identity = getattr(user, "identity", None) if user is not None else None
+    identity = _field(user, "identity")
     sealed = _field(user, ENVELOPE_FIELD)
     if not identity or not sealed:
         raise SessionExpired("This run has no authenticated user with credentials: call the server with "
