@@ -27,7 +27,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from auth.envelope import Envelope, EnvelopeError
-from auth.errors import LinkingError
+from auth.errors import LinkingError, TransientError
 from auth.linking import NAMESPACE, LinkResult
 from auth.oidc import InvalidToken
 from auth.server_auth import PERMISSIONS, oidc_provider, sealer, user_dict
@@ -124,6 +124,8 @@ async def callback(request: Request) -> HTMLResponse:
     pending = await store.aget(NAMESPACE, state) if state and len(state) <= 4096 else None
     try:
         result = await linker.complete(str(request.url), _connected_accounts_user(pending))
+    except TransientError as exc:  # Auth0 unreachable or failing: the answer is not lost, the page can retry
+        return _page("Please try again", f"{exc} Reload this page in a moment.", 503)
     except LinkingError as exc:
         if getattr(exc, "retryable", False) or exc.code == "temporarily_unavailable":
             return _page("Please try again", f"{exc} Reload this page in a moment.", 503)

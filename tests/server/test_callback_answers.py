@@ -104,3 +104,17 @@ async def test_nothing_the_server_persists_holds_a_token(langgraph_server, contr
     # (interrupt payload, pending request). Never in the runs' config (X-Id-Token is not copied there).
     id_token = session["id_token"]
     assert seen.count(id_token) == seen.count("id_token_hint=" + id_token) > 0
+
+
+async def test_auth0_outage_at_the_callback_is_a_503_asking_to_reload(langgraph_server, control, user):
+    client, _ = client_for(langgraph_server, control, user)
+    thread = await client.threads.create()
+    request = await pause(client, thread["thread_id"])
+    redirect = control.authorize(request["authorize_url"], user["user_id"])
+    control.add_fault("auth0", "/oauth/token$", "status", status=503)
+    try:
+        page = httpx.get(redirect, timeout=60)
+    finally:
+        control.clear_faults()
+    assert page.status_code == 503 and "Reload this page" in page.text
+    assert (await client.threads.get(thread["thread_id"]))["status"] == "interrupted"  # still resumable
