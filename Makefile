@@ -13,7 +13,7 @@ help:
 	@echo "make test    - run the whole test suite"
 	@echo "make bench   - run the side-by-side benchmarks"
 	@echo "make sandbox - run the local stand-ins and print their env"
-	@echo "make server  - run 'langgraph dev' on the agent (PORT=2024 HOST=127.0.0.1; checks config and port first)"
+	@echo "make server  - run 'langgraph dev' on the agent (PORT=2024 SERVER_HOST=127.0.0.1; checks config and port first)"
 	@echo "make lock    - re-resolve requirements.lock from pyproject.toml"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -30,9 +30,9 @@ sandbox: $(STAMP)
 	@$(BIN)/vault-agent sandbox
 
 PORT ?= 2024
-HOST ?= 127.0.0.1
+SERVER_HOST ?= 127.0.0.1
 server: $(STAMP)
-	@$(BIN)/python -m agent.serve --host $(HOST) --port $(PORT)
+	@$(BIN)/python -m agent.serve --host $(SERVER_HOST) --port $(PORT)
 
 browser:
 	@scripts/ensure-chromium
