@@ -82,8 +82,9 @@ async def test_unknown_configurable_and_context_keys_are_ignored(langgraph_serve
 
 
 async def test_nothing_the_server_persists_holds_a_token(langgraph_server, control, user):
-    """Runs (their auth user and config), checkpoints, threads and store rows: no access or refresh
-    token in plaintext, and the ID token only inside the link URL — a full pause and resume included."""
+    """Runs (their auth user and config), checkpoints, threads, store rows and the server's log: no
+    access or refresh token in plaintext, and the ID token only inside the link URL — a full pause and
+    resume included."""
     client, session = client_for(langgraph_server, control, user)
     thread = await client.threads.create()
     request = await pause(client, thread["thread_id"])
@@ -97,9 +98,11 @@ async def test_nothing_the_server_persists_holds_a_token(langgraph_server, contr
         await client.threads.get(thread["thread_id"]))
     await asyncio.sleep(11)  # the dev server flushes its pickles every 10 s
     seen += persisted_text(langgraph_server["workdir"])
+    log = langgraph_server["log"].read_text(errors="replace")
     for secret in (session["access_token"], session["refresh_token"]):
-        assert secret not in seen
-    assert session["access_token"].split(".")[1] not in seen  # not even the JWT's claims part
+        assert secret not in seen and secret not in log
+    assert session["access_token"].split(".")[1] not in seen + log  # not even the JWT's claims part
+    assert log.count(session["id_token"]) == log.count("id_token_hint=" + session["id_token"])
     # The ID token is only where the protocol puts it: as id_token_hint in the link URL the user opens
     # (interrupt payload, pending request). Never in the runs' config (X-Id-Token is not copied there).
     id_token = session["id_token"]
