@@ -62,7 +62,7 @@ class LangGraphDev:
         path.write_text(json.dumps(config))
         return path
 
-    def start(self, timeout: float = 60) -> "LangGraphDev":
+    def start(self, timeout: float = 120) -> "LangGraphDev":
         config = self._write_config()
         log = open(self.log_path, "a")
         self._proc = subprocess.Popen(
@@ -85,7 +85,7 @@ class LangGraphDev:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
-                self._proc.wait(10)
+                self._proc.wait(30)  # a graceful stop flushes the dev server's persistence
             except subprocess.TimeoutExpired:
                 self._proc.kill()
         self._proc = None

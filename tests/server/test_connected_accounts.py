@@ -10,7 +10,7 @@ from server_helpers import client_for, messages, pause, wait_idle
 
 from sandbox.langgraph_dev import LangGraphDev
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from server_helpers import client_for, messages, pause, persisted_text, wait_idl
 
 from sandbox.langgraph_dev import LangGraphDev
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # restarts of langgraph dev on a loaded machine
 
 
 @pytest.fixture(scope="module")
