@@ -27,7 +27,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from auth.envelope import Envelope, EnvelopeError
-from auth.errors import LinkingError, TransientError
+from auth.errors import AuthError, LinkingError, TransientError
 from auth.linking import NAMESPACE, LinkResult
 from auth.oidc import InvalidToken
 from auth.server_auth import PERMISSIONS, oidc_provider, sealer, user_dict
@@ -124,7 +124,7 @@ async def callback(request: Request) -> HTMLResponse:
     pending = await store.aget(NAMESPACE, state) if state and len(state) <= 4096 else None
     try:
         result = await linker.complete(str(request.url), _connected_accounts_user(pending))
-    except TransientError as exc:  # Auth0 unreachable or failing: the answer is not lost, the page can retry
+    except TransientError as exc:  # Auth0 unreachable or failing: the linker keeps the state for a reload
         return _page("Please try again", f"{exc} Reload this page in a moment.", 503)
     except LinkingError as exc:
         if getattr(exc, "retryable", False) or exc.code == "temporarily_unavailable":
@@ -134,6 +134,8 @@ async def callback(request: Request) -> HTMLResponse:
             await _resume_or_log(expired)
             return _page("This link has expired",
                          "The assistant will tell you it could not go ahead; ask it again for a new link.", 400)
+        return _page("That did not work", str(exc), 400)
+    except AuthError as exc:  # e.g. Connected Accounts without a usable My Account token
         return _page("That did not work", str(exc), 400)
     if not result.thread_id:
         return _page("Connected", "You can close this tab.")
