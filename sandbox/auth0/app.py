@@ -84,7 +84,7 @@ def _metadata(base: str) -> dict[str, Any]:
         "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
                                                   "private_key_jwt", "none"],
-        "scopes_supported": ["openid", "profile", "email", "offline_access", "link_account"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],  # as Auth0: not link_account
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
                                   "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"],
     }
