@@ -8,6 +8,7 @@ already exist as LangChain tools with JSON schemas: the MCP schema is theirs, an
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from typing import Any
@@ -115,3 +116,27 @@ async def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8770, *
         await uvicorn.Server(config).serve(sockets=sockets)
     finally:
         await server.services.aclose()
+
+
+def main(host: str, port: int, public_url: str | None = None) -> int:
+    """`vault-agent mcp`: check the configuration, say where it serves, serve until Ctrl-C."""
+    import sys
+
+    from auth.settings import get_settings
+
+    settings = get_settings()
+    if missing := settings.missing_auth0():
+        print(f"Missing configuration: {', '.join(missing)} (the MCP server needs a tenant; for the sandbox, "
+              "run `vault-agent sandbox` and export its lines).", file=sys.stderr)
+        return 2
+    base = (public_url or f"http://{host}:{port}").rstrip("/")
+    print(f"MCP server at {base}{MCP_PATH} (streamable HTTP). Auth0 API identifier: {base}{MCP_PATH}; "
+          f"allowed callback URL of the application: {base}/auth/callback", file=sys.stderr)
+    try:
+        asyncio.run(serve(settings, host, port, public_url=base, timezone=settings.vault_agent_timezone or "UTC"))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"Cannot serve on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
