@@ -27,7 +27,7 @@ from auth.settings import Settings
 from tools.context import Context
 from tools.services import Services
 
-from .elicitation import Elicitations
+from .elicitation import TTL_SECONDS, Elicitations
 from .resource import Auth0TokenVerifier
 from .tools import TOOLS, input_schema, run_tool
 
@@ -39,7 +39,8 @@ class VaultMCP(FastMCP):
     """FastMCP serving the vault-agent tools for the user of each request."""
 
     def __init__(self, settings: Settings, base_url: str, *, timezone: str = "UTC",
-                 services: Services | None = None, host: str = "127.0.0.1", port: int = 8770) -> None:
+                 services: Services | None = None, host: str = "127.0.0.1", port: int = 8770,
+                 link_ttl_seconds: float = TTL_SECONDS) -> None:
         self.base_url = base_url.rstrip("/")
         self.resource_url = self.base_url + MCP_PATH
         self.services = services or Services.create(settings)
@@ -52,7 +53,7 @@ class VaultMCP(FastMCP):
             auth=AuthSettings(issuer_url=settings.auth0_issuer, resource_server_url=self.resource_url,
                               validate_token_resource=False),  # the verifier checks the audience
             host=host, port=port, streamable_http_path=MCP_PATH, log_level="WARNING")
-        self.elicitations = Elicitations(self.services, self.base_url, oidc)
+        self.elicitations = Elicitations(self.services, self.base_url, oidc, link_ttl_seconds)
         self.custom_route("/link/{elicitation_id}", ["GET"])(self.elicitations.open_link)
         self.custom_route("/auth/callback", ["GET"])(self.elicitations.callback)
 

@@ -76,8 +76,10 @@ class _Login:
 
 
 class Elicitations:
-    def __init__(self, services: Services, base_url: str, oidc: OIDCProvider) -> None:
+    def __init__(self, services: Services, base_url: str, oidc: OIDCProvider,
+                 ttl_seconds: float = TTL_SECONDS) -> None:
         self.services = services
+        self.ttl_seconds = ttl_seconds
         self.base_url = base_url.rstrip("/")
         self.callback_url = self.base_url + "/auth/callback"
         self.oidc = oidc
@@ -102,7 +104,7 @@ class Elicitations:
             scopes = sorted(set(step_up.required_scopes) | set(current.scopes if current else []))
             if current is not None:
                 self._forget(current)
-            current = Elicitation(generate_token(24), sub, connection, scopes, time.time() + TTL_SECONDS)
+            current = Elicitation(generate_token(24), sub, connection, scopes, time.time() + self.ttl_seconds)
             self._by_id[current.id] = current
             self._by_user[(sub, connection.name)] = current.id
         current.session = session
@@ -124,7 +126,7 @@ class Elicitations:
 
     def _sweep(self) -> None:
         """Drop what expired long ago, so an idle server's memory does not grow."""
-        cutoff = time.time() - TTL_SECONDS
+        cutoff = time.time() - max(self.ttl_seconds, TTL_SECONDS)
         for e in [e for e in self._by_id.values() if e.expires_at < cutoff]:
             self._forget(e)
         for state in [s for s, login in self._logins.items() if login.expires_at < time.time()]:
@@ -138,7 +140,7 @@ class Elicitations:
             return _page("This link has expired", "Ask the assistant again for a new one.", 404)
         settings = self.services.settings
         state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
-        self._logins[state] = _Login(elicitation.id, nonce, verifier, time.time() + TTL_SECONDS)
+        self._logins[state] = _Login(elicitation.id, nonce, verifier, time.time() + self.ttl_seconds)
         params = {"response_type": "code", "client_id": settings.auth0_client_id,
                   "redirect_uri": self.callback_url, "scope": "openid", "state": state, "nonce": nonce,
                   "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256"}

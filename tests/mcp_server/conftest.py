@@ -1,38 +1,45 @@
-"""`vault-agent mcp` on a free loopback port against the test session's sandbox."""
+"""`vault-agent mcp` on a free loopback port against the test session's sandbox, served from a thread
+with its own event loop (as `vault-agent mcp` serves it, minus the process)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
-from agent.mcp_server.app import serve
+from agent.mcp_server.app import VaultMCP
 from auth.settings import Settings
 
 
-@pytest.fixture(scope="session")
-def mcp_server(sandbox):
+@contextmanager
+def running_mcp_server(sandbox, **options: Any) -> Iterator[dict[str, Any]]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
-    port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    sandbox.control.create_api(url + "/mcp")  # the API whose identifier is the MCP server's URL
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sandbox.control.create_api(url + "/mcp")  # the tenant's API whose identifier is the MCP server's URL
     settings = Settings(_env_file=None, **{k.lower(): v for k, v in sandbox.env.items()})
+    server = VaultMCP(settings, url, timezone="UTC", **options)
+    web = uvicorn.Server(uvicorn.Config(server.app(), log_level="warning", access_log=False))
     loop = asyncio.new_event_loop()
-    task: list[asyncio.Task] = []
 
     def run() -> None:
         asyncio.set_event_loop(loop)
-        task.append(loop.create_task(serve(settings, "127.0.0.1", port, timezone="UTC", sockets=[sock])))
-        try:
-            loop.run_until_complete(task[0])
-        except asyncio.CancelledError:
-            pass
+        loop.run_until_complete(web.serve(sockets=[sock]))
+        loop.run_until_complete(server.services.aclose())
+        leftovers = asyncio.all_tasks(loop)  # e.g. SSE streams' shutdown watchers
+        for task in leftovers:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        loop.close()
 
     thread = threading.Thread(target=run, daemon=True, name="mcp-server")
     thread.start()
@@ -42,7 +49,15 @@ def mcp_server(sandbox):
             break
         except httpx.TransportError:
             threading.Event().wait(0.05)
-    yield {"url": url, "mcp": url + "/mcp", "auth0": sandbox.env["AUTH0_DOMAIN"]}
-    loop.call_soon_threadsafe(task[0].cancel)
-    thread.join(10)
-    sock.close()
+    try:
+        yield {"url": url, "mcp": url + "/mcp", "auth0": sandbox.env["AUTH0_DOMAIN"]}
+    finally:
+        web.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def mcp_server(sandbox):
+    with running_mcp_server(sandbox) as server:
+        yield server

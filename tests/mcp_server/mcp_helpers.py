@@ -5,7 +5,9 @@ browser; the sandbox's control API stands in for the user's clicks at the tenant
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -58,12 +60,26 @@ class Browser:
         raise AssertionError("too many redirects")
 
 
+@dataclass
+class Connected:
+    session: ClientSession
+    completed: asyncio.Queue[str]  # ids of `notifications/elicitation/complete` received
+    session_id: Callable[[], str | None]
+    storage: MemoryStorage
+
+
 @asynccontextmanager
-async def mcp_client(server: dict[str, str], control, user_id: str, *, messages: list | None = None):
-    """A `ClientSession` logged in as `user_id`; server notifications go to `messages`; yields
-    (session, completed) where `completed` is a queue of completed elicitation ids."""
+async def mcp_client(server: dict[str, str], control, user_id: str, *, messages: list | None = None,
+                     client_id: str | None = None) -> AsyncIterator[Connected]:
+    """A `ClientSession` logged in as `user_id`, with Dynamic Client Registration unless `client_id`
+    (a pre-registered public client) is given; every server message also goes to `messages`."""
     completed: asyncio.Queue[str] = asyncio.Queue()
     code: dict[str, str] = {}
+    storage = MemoryStorage()
+    redirect_uri = "http://127.0.0.1:9/callback"
+    if client_id:
+        storage.client = OAuthClientInformationFull(client_id=client_id, redirect_uris=[redirect_uri],
+                                                    token_endpoint_auth_method="none")
 
     async def redirect_handler(authorization_url: str) -> None:  # the user logs in to the MCP client
         target = await asyncio.to_thread(control.authorize, authorization_url, user_id)
@@ -74,16 +90,16 @@ async def mcp_client(server: dict[str, str], control, user_id: str, *, messages:
         return code["code"], code.get("state")
 
     auth = OAuthClientProvider(
-        server["mcp"], OAuthClientMetadata(client_name="vault-agent tests", redirect_uris=["http://127.0.0.1:9/cb"],
+        server["mcp"], OAuthClientMetadata(client_name="vault-agent tests", redirect_uris=[redirect_uri],
                                            token_endpoint_auth_method="none",
                                            grant_types=["authorization_code", "refresh_token"]),
-        MemoryStorage(), redirect_handler=redirect_handler, callback_handler=callback_handler)
+        storage, redirect_handler=redirect_handler, callback_handler=callback_handler)
 
     async def on_message(message: Any) -> None:
         if messages is not None:
             messages.append(message)
         root = getattr(message, "root", None)
-        if type(root).__name__ == "ElicitCompleteNotification":
+        if isinstance(root, types.ElicitCompleteNotification):
             completed.put_nowait(root.params.elicitationId)
 
     async def on_elicitation(context: Any, params: Any) -> types.ElicitResult:
@@ -95,8 +111,8 @@ async def mcp_client(server: dict[str, str], control, user_id: str, *, messages:
         return types.ElicitResult(action="decline")
 
     async with httpx.AsyncClient(auth=auth, timeout=30) as http, \
-            streamable_http_client(server["mcp"], http_client=http) as (read, write, _):
+            streamable_http_client(server["mcp"], http_client=http) as (read, write, session_id):
         async with ClientSession(read, write, message_handler=on_message,
                                  elicitation_callback=on_elicitation) as session:
             await session.initialize()
-            yield session, completed
+            yield Connected(session, completed, session_id, storage)

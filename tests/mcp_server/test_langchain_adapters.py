@@ -22,8 +22,8 @@ async def test_langgraph_agent_uses_the_mcp_tools(mcp_server, control, user, san
     caplog.set_level(logging.DEBUG)
     control.seed_tokenset(user["user_id"], "google-oauth2", ["https://www.googleapis.com/auth/calendar.readonly"])
     settings = Settings(_env_file=None, **{k.lower(): v for k, v in sandbox.env.items()})
-    async with mcp_client(mcp_server, control, user["user_id"]) as (session, _):
-        tools = await load_mcp_tools(session)
+    async with mcp_client(mcp_server, control, user["user_id"]) as client:
+        tools = await load_mcp_tools(client.session)
         assert {"list_calendar_events", "list_github_issues"} <= {t.name for t in tools}
         agent = create_react_agent(make_model(settings), tools)
         final = await agent.ainvoke({"messages": [("user", "What's on my calendar tomorrow?")]})
