@@ -88,8 +88,9 @@ class VaultMCP(FastMCP):
         except Exception as exc:  # one clear line, never a traceback, never a token
             log.warning("tool %s failed: %s", name, type(exc).__name__)
             return _error(f"{name} failed ({type(exc).__name__}).")
+        # The tools answer failures with a sentence for a model; these openings are theirs.
         return CallToolResult(content=[TextContent(type="text", text=text)],
-                              isError=text.startswith(("Error", "Authorization required")))
+                              isError=text.startswith(("Error", "Authorization")))
 
     def app(self) -> Starlette:
         return self.streamable_http_app()

@@ -70,9 +70,10 @@ class Connected:
 
 @asynccontextmanager
 async def mcp_client(server: dict[str, str], control, user_id: str, *, messages: list | None = None,
-                     client_id: str | None = None) -> AsyncIterator[Connected]:
+                     client_id: str | None = None, url_elicitation: bool = True) -> AsyncIterator[Connected]:
     """A `ClientSession` logged in as `user_id`, with Dynamic Client Registration unless `client_id`
-    (a pre-registered public client) is given; every server message also goes to `messages`."""
+    (a pre-registered public client) is given; every server message also goes to `messages`.
+    `url_elicitation=False` is a client that does not declare URL elicitation."""
     completed: asyncio.Queue[str] = asyncio.Queue()
     code: dict[str, str] = {}
     storage = MemoryStorage()
@@ -113,6 +114,6 @@ async def mcp_client(server: dict[str, str], control, user_id: str, *, messages:
     async with httpx.AsyncClient(auth=auth, timeout=30) as http, \
             streamable_http_client(server["mcp"], http_client=http) as (read, write, session_id):
         async with ClientSession(read, write, message_handler=on_message,
-                                 elicitation_callback=on_elicitation) as session:
+                                 elicitation_callback=on_elicitation if url_elicitation else None) as session:
             await session.initialize()
             yield Connected(session, completed, session_id, storage)

@@ -93,6 +93,17 @@ async def test_expired_is_a_clear_tool_error(sandbox, control, user):
     assert control.tokensets(user["user_id"]) == []
 
 
+async def test_client_without_url_elicitation_gets_the_link_as_a_tool_error(mcp_server, control, user):
+    async with mcp_client(mcp_server, control, user["user_id"], url_elicitation=False) as client:
+        result = await client.session.call_tool("list_github_repositories", {})
+        text = result.content[0].text
+        assert result.isError and "GitHub" in text and mcp_server["url"] + "/link/" in text
+        url = text[text.index(mcp_server["url"] + "/link/"):].split()[0]
+        assert (await Browser(control, mcp_server["auth0"], user["user_id"]).open(url)).status_code == 200
+        result = await client.session.call_tool("list_github_repositories", {})
+        assert not result.isError and user["github"]["login"] + "/vault-agent-demo" in result.content[0].text
+
+
 async def test_link_opened_by_another_user_is_refused(mcp_server, control, user):
     intruder = control.create_user()
     async with mcp_client(mcp_server, control, user["user_id"]) as client:
