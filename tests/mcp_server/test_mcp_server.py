@@ -167,6 +167,13 @@ async def test_write_runs_once_after_authorization(mcp_server, control, user):
     assert len(issues) == 1
 
 
+def test_forged_or_replayed_callbacks_get_an_error_page(mcp_server):
+    for query in ("", "?state=forged&code=abc", "?error=access_denied&state=forged", "?state=" + "x" * 20000):
+        page = httpx.get(mcp_server["url"] + "/auth/callback" + query)
+        assert page.status_code == 400 and "<script" not in page.text
+    assert httpx.get(mcp_server["url"] + "/link/unknown").status_code == 404
+
+
 def test_missing_or_invalid_bearer_gets_401_with_the_metadata_hint(mcp_server, control, user, sandbox):
     metadata_url = mcp_server["url"] + "/.well-known/oauth-protected-resource/mcp"
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
