@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sys
 from typing import Any
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -40,8 +41,9 @@ class VaultMCP(FastMCP):
 
     def __init__(self, settings: Settings, base_url: str, *, timezone: str = "UTC",
                  services: Services | None = None, host: str = "127.0.0.1", port: int = 8770,
-                 link_ttl_seconds: float = TTL_SECONDS) -> None:
+                 link_ttl_seconds: float = TTL_SECONDS, user: UserCredentials | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.user = user  # stdio: the one local user (MCP's stdio transport carries no token)
         self.resource_url = self.base_url + MCP_PATH
         self.services = services or Services.create(settings)
         self.timezone = timezone
@@ -65,15 +67,11 @@ class VaultMCP(FastMCP):
         if tool is None:
             return _error(f"Unknown tool: {name}")
         context = self.get_context()
-        request = context.request_context.request
-        principal = request.scope.get("user") if request is not None else None
-        if not isinstance(principal, AuthenticatedUser) or not principal.access_token.subject:
+        user = self.user or _request_user(context.request_context.request)
+        if user is None:
             return _error("No authenticated user for this call.")
-        access = principal.access_token
-        sub = access.subject
-        user = UserCredentials(sub, access_token=access.token)  # request scope only
         run_context = Context(user=user, timezone=self.timezone, services=self.services,
-                              ask_authorization=functools.partial(self.elicitations.ask, sub, context.session))
+                              ask_authorization=functools.partial(self.elicitations.ask, user.sub, context.session))
         try:
             text = await run_tool(name, arguments or {}, run_context)
         except UrlElicitationRequiredError as exc:
@@ -94,6 +92,14 @@ class VaultMCP(FastMCP):
 
     def app(self) -> Starlette:
         return self.streamable_http_app()
+
+
+def _request_user(request: Any) -> UserCredentials | None:
+    """The user whose bearer token the middleware accepted; the token stays in this request's scope."""
+    principal = request.scope.get("user") if request is not None else None
+    if not isinstance(principal, AuthenticatedUser) or not principal.access_token.subject:
+        return None
+    return UserCredentials(principal.access_token.subject, access_token=principal.access_token.token)
 
 
 def _supports_url_elicitation(session: Any) -> bool:
@@ -120,12 +126,54 @@ async def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8770, *
         await server.services.aclose()
 
 
-def main(host: str, port: int, public_url: str | None = None) -> int:
-    """`vault-agent mcp`: check the configuration, say where it serves, serve until Ctrl-C."""
-    import sys
+async def serve_stdio(settings: Settings, user: UserCredentials, host: str = "127.0.0.1", port: int = 8770, *,
+                      timezone: str = "UTC") -> None:
+    """MCP over stdin/stdout for `user` (the CLI's session); the link pages and the callback still need a
+    loopback HTTP port, served alongside until stdin closes."""
+    import uvicorn
+    from starlette.routing import Route
 
+    server = VaultMCP(settings, f"http://{host}:{port}", host=host, port=port, timezone=timezone, user=user)
+    pages = Starlette(routes=[Route("/link/{elicitation_id}", server.elicitations.open_link),
+                              Route("/auth/callback", server.elicitations.callback)])
+    web = uvicorn.Server(uvicorn.Config(pages, host=host, port=port, log_level="warning", access_log=False,
+                                        lifespan="off"))
+    web_task = asyncio.create_task(web.serve())
+    try:
+        await server.run_stdio_async()
+    finally:
+        web.should_exit = True
+        await web_task
+        await server.services.aclose()
+
+
+async def _stdio_main(host: str, port: int) -> None:
+    from agent.cli.runtime import current_user, load_runtime, local_timezone
+
+    runtime = load_runtime(quiet=True)  # the sandbox when nothing is configured, as for the chat
+    try:
+        user = await current_user(runtime)
+        await serve_stdio(runtime.settings, user, host, port, timezone=local_timezone(runtime.settings))
+    finally:
+        if runtime.sandbox is not None:
+            runtime.sandbox.stop()
+
+
+def main(host: str, port: int, public_url: str | None = None, stdio: bool = False) -> int:
+    """`vault-agent mcp`: check the configuration, say where it serves, serve until Ctrl-C."""
     from auth.settings import get_settings
 
+    if stdio:
+        try:
+            asyncio.run(_stdio_main(host, port))
+        except KeyboardInterrupt:
+            pass
+        except Exception as exc:  # one line on stderr (stdout is the MCP channel)
+            from agent.cli.runtime import explain
+
+            print(f"error: {explain(exc)}", file=sys.stderr)
+            return 1
+        return 0
     settings = get_settings()
     if missing := settings.missing_auth0():
         print(f"Missing configuration: {', '.join(missing)} (the MCP server needs a tenant; for the sandbox, "
