@@ -63,7 +63,7 @@ class Elicitation:
     connection: Connection
     scopes: list[str]
     expires_at: float
-    status: str = "pending"  # pending | declined | failed
+    status: str = "pending"  # pending | declined (authorized ones are forgotten: the token is there)
     session: ServerSession | None = field(default=None, repr=False)  # whom to notify
 
 
