@@ -88,6 +88,7 @@ class SandboxServer:
             "OPENAI_API_KEY": self.openai_api_key,
             "OPENAI_MODEL": model.MODEL_ID,
             "VAULT_AGENT_ENCRYPTION_KEY": self.encryption_key,
+            "SANDBOX_PUBLIC_CLIENT_ID": self.tenant.public_client.client_id,  # for MCP clients that do not register
             "SANDBOX_CONTROL_URL": self.urls["control"],  # last: SandboxProcess reads up to this line
         }
 

@@ -12,6 +12,7 @@ are ignored rather than crashing the run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,15 +33,21 @@ class Context:
     user: UserCredentials | None = None
     timezone: str = "UTC"
     services: Services = field(default=None, repr=False)  # type: ignore[assignment]
+    # A surface without LangGraph interrupts (the MCP server) asks for authorization its own way:
+    # `await ask_authorization(tool, connection, step_up)` answers like `interrupt()` would, or raises.
+    ask_authorization: Callable[..., Awaitable[Any]] | None = field(default=None, repr=False)
     # Server only: what a pending link request keeps so the callback can resume as the user (sealed).
     link_extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __init__(self, user: UserCredentials | None = None, timezone: str = "UTC",
-                 services: Services | None = None, **ignored: Any) -> None:
-        """Unknown keys (a client's `configurable`/`context` becomes this dict on the server) are dropped."""
+                 services: Services | None = None, ask_authorization: Callable[..., Awaitable[Any]] | None = None,
+                 **ignored: Any) -> None:
+        """Unknown keys (a client's `configurable`/`context` becomes this dict on the server) are dropped,
+        and so is anything a JSON value could smuggle in where an object is expected."""
         self.user = user if isinstance(user, UserCredentials) else None
         self.timezone = timezone if _valid_zone(timezone) else "UTC"
         self.services = services if isinstance(services, Services) else default_services()
+        self.ask_authorization = ask_authorization if callable(ask_authorization) else None
         self.link_extra = {}
 
 
