@@ -59,3 +59,14 @@ def test_the_auth_module_refuses_to_load_without_a_key(sandbox):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith("vault-agent server: VAULT_AGENT_ENCRYPTION_KEY")
+
+
+def test_langgraph_dev_itself_refuses_a_bad_key(sandbox, tmp_path):
+    import pytest
+
+    from sandbox.langgraph_dev import LangGraphDev
+
+    with pytest.raises(RuntimeError) as refused:
+        LangGraphDev(dict(sandbox.env, VAULT_AGENT_ENCRYPTION_KEY="short"), workdir=tmp_path).start()
+    assert "langgraph dev exited" in str(refused.value)
+    assert "vault-agent server: VAULT_AGENT_ENCRYPTION_KEY is not a 32-byte" in str(refused.value)
