@@ -27,7 +27,7 @@ from langgraph_sdk import Auth
 from .envelope import Envelope, EnvelopeSealer
 from .errors import Misconfigured
 from .oidc import InvalidToken, OIDCProvider
-from .settings import LinkMode, Settings, get_settings
+from .settings import Settings, get_settings
 
 ENVELOPE_FIELD = "credential_envelope"
 PERMISSIONS = ["authenticated"]
@@ -170,8 +170,3 @@ async def own_store(ctx: Auth.types.AuthContext, value: dict) -> None:
     namespace = tuple(value.get("namespace") or ())
     if not namespace or namespace[0] != ctx.user.identity:
         raise Auth.exceptions.HTTPException(status_code=403, detail="Store namespaces are per user.")
-
-
-def link_mode_needs(settings: Settings) -> str:
-    """The header a client must send for the agent to ask for account linking."""
-    return "X-My-Account-Token" if settings.auth0_link_mode is LinkMode.connected_accounts else "X-Id-Token"
