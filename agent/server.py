@@ -17,6 +17,7 @@ everything it echoes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from html import escape
 from typing import Any
@@ -94,11 +95,24 @@ async def _resume(result: LinkResult) -> int:
     owner = user_dict(result.user_sub, await _envelope_for(result))
     client = _internal_client()
     async with with_user(normalize_user(owner), list(PERMISSIONS)):
+        await _settle(client, result.thread_id)
         thread_state = await client.threads.get_state(result.thread_id)
         values = resume_map(thread_state.get("interrupts", []), result.state, result.status)
         if values:
             await client.runs.create(result.thread_id, GRAPH, command={"resume": values})
     return len(values)
+
+
+async def _settle(client: Any, thread_id: str, timeout: float = 60) -> None:
+    """Wait for the thread's running resume (another answer of the same pause) to reach its next pause,
+    so this answer's interrupt is read from the state it will be resumed in, not from a mid-run one."""
+    try:
+        async with asyncio.timeout(timeout):
+            for status in ("running", "pending"):
+                for run in await client.runs.list(thread_id, status=status):
+                    await client.runs.join(thread_id, run["run_id"])
+    except TimeoutError:
+        log.warning("thread %s still busy after %.0f s; resuming anyway", thread_id, timeout)
 
 
 def _connected_accounts_user(store_item: Any) -> Any:

@@ -121,3 +121,27 @@ async def test_auth0_outage_at_the_callback_is_a_503_asking_to_reload(langgraph_
         control.clear_faults()
     assert page.status_code == 503 and "Reload this page" in page.text
     assert (await client.threads.get(thread["thread_id"]))["status"] == "interrupted"  # still resumable
+
+
+async def test_two_pauses_answered_back_to_back_both_resume(langgraph_server, control, user):
+    """One message needs Google and GitHub: two links at once. The user answers both right away (the
+    second while the first resume is still running): the thread finishes with both results."""
+    client, _ = client_for(langgraph_server, control, user)
+    thread = await client.threads.create()
+    await client.runs.wait(thread["thread_id"], "agent", input={"messages": [
+        {"role": "user", "content": "What's on my calendar tomorrow and my GitHub repositories?"}]})
+    state = await client.threads.get_state(thread["thread_id"])
+    urls = sorted(i["value"]["authorize_url"] for i in state["interrupts"])
+    assert len(urls) == 2
+    redirects = [control.authorize(url, user["user_id"]) for url in urls]
+    async with httpx.AsyncClient(timeout=120) as browser:
+        pages = await asyncio.gather(*(browser.get(r) for r in redirects))
+    assert [p.status_code for p in pages] == [200, 200]
+    for _ in range(150):
+        await wait_idle(client, thread["thread_id"])
+        state = await client.threads.get_state(thread["thread_id"])
+        if not state["interrupts"]:
+            break
+        await asyncio.sleep(0.2)
+    answer = state["values"]["messages"][-1]["content"]
+    assert not state["interrupts"] and "Team standup" in answer and "vault-agent-demo" in answer
