@@ -172,6 +172,31 @@ async def provider_data(request: Request) -> JSONResponse:
     return JSONResponse({"events": google.get("events", []), "issues": github.get("issues", {})})
 
 
+async def connections(request: Request) -> JSONResponse:
+    """Enable another connection in the tenant (a developer's own provider)."""
+    tenant: Tenant = request.app.state.tenant
+    body = await _body(request)
+    name, label = str(body.get("name") or ""), str(body.get("label") or body.get("name") or "")
+    if not name:
+        return _bad("name is required")
+    tenant.add_connection(name, label)
+    return JSONResponse({"name": name, "label": label}, 201)
+
+
+async def custom_provider_me(request: Request) -> JSONResponse:
+    """The API of any added connection: who the bearer token acts for, with which scopes. It accepts
+    exactly the provider tokens the tenant's Token Vault minted for that connection, like Google and GitHub."""
+    tenant: Tenant = request.app.state.tenant
+    connection = request.path_params["connection"]
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    grant = tenant.world.lookup_provider_token(connection, token) if scheme.lower() == "bearer" else None
+    if grant is None:
+        return JSONResponse({"error": "invalid_token"}, 401, headers={"www-authenticate": "Bearer"})
+    account = tenant.world.provider_account(connection, grant.user_id)
+    return JSONResponse({"connection": connection, "id": grant.user_id, "scopes": sorted(grant.scopes),
+                         "email": account.email if account else "", "name": account.name if account else ""})
+
+
 def create_app(world: World, tenant: Tenant) -> Starlette:
     app = Starlette(routes=[
         Route("/control/users", users, methods=["GET", "POST"]),
@@ -184,6 +209,8 @@ def create_app(world: World, tenant: Tenant) -> Starlette:
         Route("/control/config", config, methods=["GET", "PUT"]),
         Route("/control/revoke-provider-tokens", revoke_provider_tokens, methods=["POST"]),
         Route("/control/provider-data", provider_data),
+        Route("/control/connections", connections, methods=["POST"]),
+        Route("/custom-provider/{connection}/me", custom_provider_me),
     ])
     app.state.world, app.state.tenant = world, tenant
     return app
