@@ -18,6 +18,9 @@ from .receiver import CallbackReceiver
 from .runtime import CliError, Runtime, console
 
 CONNECTIONS = {"google-oauth2": "Google Calendar", "github": "GitHub"}
+# What people type for a provider: the Auth0 connection name, or the obvious short words.
+ALIASES = {"google-oauth2": "google-oauth2", "google": "google-oauth2", "calendar": "google-oauth2",
+           "gcal": "google-oauth2", "github": "github", "gh": "github"}
 DEFAULT_SCOPES = {"google-oauth2": ["https://www.googleapis.com/auth/calendar.readonly"], "github": ["repo"]}
 
 
@@ -115,7 +118,7 @@ async def print_connections(runtime: Runtime, creds: UserCredentials) -> None:
     finally:
         await mgmt.aclose()
     if not linked:
-        console.print("No linked accounts yet. `vault-agent connections connect google-oauth2` links one.")
+        console.print("No linked accounts yet. `vault-agent connections connect google` links one.")
         return
     table = Table("connection", "account", title="Linked accounts")
     for identity in linked:
@@ -124,15 +127,27 @@ async def print_connections(runtime: Runtime, creds: UserCredentials) -> None:
     console.print(table)
 
 
-async def unlink(runtime: Runtime, creds: UserCredentials, connection: str) -> None:
-    if connection not in CONNECTIONS:
-        raise CliError(f"Unknown provider {connection!r}: use one of {', '.join(CONNECTIONS)}.")
+def resolve_provider(name: str, usage: str) -> str:
+    """The Auth0 connection for what the user typed (`google`, `calendar`, `gh`, …), or a CliError that
+    says what to type instead."""
+    if not name.strip():
+        raise CliError(f"Usage: {usage} — PROVIDER is google (Google Calendar) or github.")
+    connection = ALIASES.get(name.strip().lower())
+    if connection is None:
+        raise CliError(f"Unknown provider {name.strip()!r}: use google (Google Calendar) or github.")
+    return connection
+
+
+async def unlink(runtime: Runtime, creds: UserCredentials, connection: str) -> str:
+    """Unlink the provider; returns its connection name (so callers can drop cached tokens for it)."""
+    connection = resolve_provider(connection, "unlink PROVIDER")
     mgmt = ManagementClient(runtime.settings)
     try:
         removed = await mgmt.unlink_connection(creds.sub, connection)
     finally:
         await mgmt.aclose()
     console.print(f"Unlinked {CONNECTIONS[connection]}." if removed else f"{CONNECTIONS[connection]} was not linked.")
+    return connection
 
 
 async def connect(runtime: Runtime, creds: UserCredentials, connection: str, open_browser: bool) -> None:
@@ -140,8 +155,7 @@ async def connect(runtime: Runtime, creds: UserCredentials, connection: str, ope
     from agent.persistence import open_persistence
     from auth.linking import AccountLinker
 
-    if connection not in CONNECTIONS:
-        raise CliError(f"Unknown provider {connection!r}: use one of {', '.join(CONNECTIONS)}.")
+    connection = resolve_provider(connection, "connections connect PROVIDER")
     async with open_persistence(runtime.settings) as persistence:
         linker = AccountLinker(runtime.settings, persistence.store)
         request = await linker.start(creds, connection, DEFAULT_SCOPES[connection],
@@ -162,3 +176,32 @@ def print_threads(rows: list[dict[str, Any]]) -> None:
         table.add_row(row["thread_id"], row.get("status", ""),
                       time.strftime("%Y-%m-%d %H:%M", time.localtime(row.get("updated", 0))), row.get("title", ""))
     console.print(table)
+
+
+THREADS_NAMESPACE = "vault_agent_threads"  # the namespace agent.session_runner writes conversations under
+
+
+async def list_threads(runtime: Runtime, creds: UserCredentials) -> list[dict[str, Any]]:
+    """The user's conversations straight from the store: no graph, no model client, no checkpointer —
+    `vault-agent threads` should answer in well under a second."""
+    from pathlib import Path
+
+    from agent.persistence import resolve_url
+
+    url = resolve_url(runtime.settings)
+    if url.startswith(("postgresql://", "postgres://")):
+        from langgraph.store.postgres.aio import AsyncPostgresStore as Store
+
+        opener = Store.from_conn_string(url)
+    else:
+        from langgraph.store.sqlite.aio import AsyncSqliteStore as Store
+
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            return []
+        opener = Store.from_conn_string(str(path))
+    async with opener as store:
+        await store.setup()
+        items = await store.asearch((THREADS_NAMESPACE, creds.sub), limit=100)
+    rows = [{"thread_id": i.key, **i.value} for i in items]
+    return sorted(rows, key=lambda r: r.get("updated", 0), reverse=True)
