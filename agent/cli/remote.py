@@ -135,8 +135,9 @@ class RemoteChat:
 
                 await print_connections(self.runtime, self.user)
             elif name == "/unlink":
-                from .commands import unlink
+                from .commands import resolve_provider, unlink
 
+                resolve_provider(arg, "/unlink PROVIDER")
                 await unlink(self.runtime, self.user, arg)
             else:
                 raise CliError(f"Unknown command {name} — /help lists the commands.")

@@ -151,3 +151,61 @@ def test_two_pauses_each_acknowledged(cli):
     child.expect(PROMPT)
     assert "Explain this" not in child.before and "Authorized — carrying on" not in child.before
     assert _quit(child) == 0
+
+
+def _browser_allows(url: str) -> None:
+    """What a person does in the sandbox: log in as alice, click Allow, land on the callback."""
+    with httpx.Client(follow_redirects=False, timeout=30) as browser:
+        login = browser.get(url)
+        tx = re.search(r'name="tx" value="([^"]+)"', login.text).group(1)
+        base = url.split("/authorize")[0]
+        browser.post(base + "/u/login", data={"tx": tx, "email": "alice@example.com", "password": "sandbox"})
+        back = browser.post(base + "/u/consent", data={"tx": tx, "action": "allow"})
+        assert browser.get(back.headers["location"]).status_code == 200
+
+
+def test_default_sandbox_mode_resume_after_quit_follows_the_printed_hint(tmp_path):
+    """`make chat` with nothing configured runs an in-process sandbox that stops with the chat. The hint
+    `vault-agent resume ID` still works afterwards: the dead link is noticed and replaced by a fresh one."""
+    import os
+    import socket
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AUTH0_", "OPENAI_", "SANDBOX_", "GOOGLE_", "GITHUB_"))}
+    env.update(VAULT_AGENT_STATE_DIR=str(tmp_path), VAULT_AGENT_CONFIG_DIR=str(tmp_path), PROMPT_TOOLKIT_NO_CPR="1",
+               PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring", VAULT_AGENT_TIMEZONE="UTC",
+               AUTH0_CALLBACK_URL=f"http://127.0.0.1:{port}/callback")
+    binary = str(Path(sys.executable).parent / "vault-agent")
+
+    def spawn(*args):
+        return pexpect.spawn(binary, list(args), env=env, encoding="utf-8", codec_errors="replace", timeout=60,
+                             dimensions=(60, 400), cwd=str(tmp_path))
+
+    chat = spawn("chat", "--no-browser")
+    chat.expect(PROMPT)
+    chat.sendline("What's on my calendar tomorrow?")
+    chat.expect(r"Ctrl-C to leave it for later \(vault-agent resume ([0-9a-f-]{36})\)")
+    thread = chat.match.group(1)
+    chat.expect(URL_RE)
+    old = chat.match.group(1)
+    chat.sendintr()
+    chat.expect("Paused")
+    chat.expect(PROMPT)
+    assert _quit(chat) == 0
+
+    later = spawn("resume", thread, "--no-browser")
+    later.expect("getting a fresh one")
+    later.expect("Authorization needed: Google Calendar")
+    later.expect(URL_RE)
+    fresh = later.match.group(1)
+    assert urlsplit(fresh).netloc != urlsplit(old).netloc  # the new sandbox, not the dead one
+    _browser_allows(fresh)
+    later.expect("✓ Google Calendar allowed — carrying on")
+    later.expect("Team standup")
+    later.expect(PROMPT)
+    assert _quit(later) == 0
