@@ -24,20 +24,14 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
+from tools.providers import describe_scope, label
+
 from .receiver import CallbackReceiver, ReceiverError
 from .runtime import CliError, Runtime, console
 
 if TYPE_CHECKING:  # imported lazily at run time: they pull in LangGraph, which the prompt must not wait for
     from agent.session_runner import AgentSession, AuthorizationNeeded
 
-PROVIDERS = {"google-oauth2": "Google Calendar", "github": "GitHub"}
-SCOPE_WORDS = {
-    "https://www.googleapis.com/auth/calendar.readonly": "read your calendar",
-    "https://www.googleapis.com/auth/calendar.events": "create and change events",
-    "https://www.googleapis.com/auth/calendar.freebusy": "see when you are free or busy",
-    "repo": "read and write your repositories and issues",
-    "public_repo": "your public repositories",
-}
 HELP = """Commands:
   /help                 this help
   /new                  start a new conversation
@@ -52,7 +46,7 @@ _WAKE = object()  # what the prompt returns when an answer from the browser need
 
 def acknowledgement(item: "AuthorizationNeeded", value: dict[str, Any]) -> str:
     """One pause's answer as the user reads it: ✓ GitHub allowed · ✗ Google Calendar declined."""
-    provider = PROVIDERS.get(item.payload["connection"], item.payload["connection"])
+    provider = label(item.payload["connection"])
     status = value.get("status")
     return {"authorized": f"✓ {provider} allowed", "declined": f"✗ {provider} declined"}.get(
         status, f"✗ {provider} not answered (link expired)")
@@ -103,7 +97,7 @@ class Chat:
             from .runtime import explain
 
             return False, f"vault-agent could not finish this: {explain(exc)}"
-        provider = PROVIDERS.get(result.connection, result.connection)
+        provider = label(result.connection)
         declined = result.status == "declined"
         done = f"Access to {provider} was declined." if declined else f"{provider} is connected."
         if result.thread_id and values and result.thread_id == self._foreground:
@@ -232,8 +226,8 @@ class Chat:
 
     def _show_request(self, item: "AuthorizationNeeded") -> None:
         p = item.payload
-        provider = PROVIDERS.get(p["connection"], p["connection"])
-        access = "\n".join(f"  • {SCOPE_WORDS.get(s, s)}" for s in p["scopes"])
+        provider = label(p["connection"])
+        access = "\n".join(f"  • {describe_scope(s)}" for s in p["scopes"])
         why = "needs more access to" if p.get("reason") == "insufficient_scope" else "needs access to"
         body = Text.assemble(
             (f"The assistant {why} your {provider} to run {p['tool']}.\n", "bold"),
@@ -293,7 +287,7 @@ class Chat:
         while self._later:
             thread_id, connection, values = self._later.pop(0)
             self._left.pop(thread_id, None)
-            provider = PROVIDERS.get(connection, connection)
+            provider = label(connection)
             done = next(iter(values.values())).get("status") == "authorized"
             console.print(f"[{'green' if done else 'yellow'}]{'✓' if done else '✗'} {provider} "
                           f"{'allowed' if done else 'declined'} — carrying on with the conversation you paused "

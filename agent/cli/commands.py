@@ -14,14 +14,11 @@ from auth.credentials import UserCredentials
 from auth.management import ManagementClient
 from auth.session import SessionClient, SessionStore, sandbox_session
 
+from tools.providers import find, label
+
 from .receiver import CallbackReceiver
 from .runtime import CliError, Runtime, console
 
-CONNECTIONS = {"google-oauth2": "Google Calendar", "github": "GitHub"}
-# What people type for a provider: the Auth0 connection name, or the obvious short words.
-ALIASES = {"google-oauth2": "google-oauth2", "google": "google-oauth2", "calendar": "google-oauth2",
-           "gcal": "google-oauth2", "github": "github", "gh": "github"}
-DEFAULT_SCOPES = {"google-oauth2": ["https://www.googleapis.com/auth/calendar.readonly"], "github": ["repo"]}
 
 
 async def _wait_for_callback(runtime: Runtime, url: str, open_browser: bool, label: str) -> str:
@@ -132,10 +129,10 @@ def resolve_provider(name: str, usage: str) -> str:
     says what to type instead."""
     if not name.strip():
         raise CliError(f"Usage: {usage} — PROVIDER is google (Google Calendar) or github.")
-    connection = ALIASES.get(name.strip().lower())
-    if connection is None:
+    provider = find(name)
+    if provider is None:
         raise CliError(f"Unknown provider {name.strip()!r}: use google (Google Calendar) or github.")
-    return connection
+    return provider.name
 
 
 async def unlink(runtime: Runtime, creds: UserCredentials, connection: str) -> str:
@@ -146,7 +143,7 @@ async def unlink(runtime: Runtime, creds: UserCredentials, connection: str) -> s
         removed = await mgmt.unlink_connection(creds.sub, connection)
     finally:
         await mgmt.aclose()
-    console.print(f"Unlinked {CONNECTIONS[connection]}." if removed else f"{CONNECTIONS[connection]} was not linked.")
+    console.print(f"Unlinked {label(connection)}." if removed else f"{label(connection)} was not linked.")
     return connection
 
 
@@ -158,12 +155,12 @@ async def connect(runtime: Runtime, creds: UserCredentials, connection: str, ope
     connection = resolve_provider(connection, "connections connect PROVIDER")
     async with open_persistence(runtime.settings) as persistence:
         linker = AccountLinker(runtime.settings, persistence.store)
-        request = await linker.start(creds, connection, DEFAULT_SCOPES[connection],
+        request = await linker.start(creds, connection, find(connection).scopes("read"),
                                      redirect_uri=runtime.callback_url)
         callback = await _wait_for_callback(runtime, request.authorize_url, open_browser,
-                                            f"Connect {CONNECTIONS[connection]}")
+                                            f"Connect {label(connection)}")
         result = await linker.complete(callback, lambda sub: creds if sub == creds.sub else None)
-    console.print(f"[green]Connected {CONNECTIONS[connection]}.[/green]" if result.status == "authorized"
+    console.print(f"[green]Connected {label(connection)}.[/green]" if result.status == "authorized"
                   else f"[yellow]Not connected:[/yellow] {result.extra.get('error_description', 'declined')}")
 
 

@@ -17,7 +17,9 @@ from rich.live import Live
 from auth.credentials import UserCredentials
 from auth.session import SessionClient
 
-from .chat import HELP, NO_ARGUMENT, PROVIDERS, _countdown, _ctrl_c_sets, _parse_time
+from tools.providers import label
+
+from .chat import HELP, NO_ARGUMENT, _countdown, _ctrl_c_sets, _parse_time
 from .runtime import CliError, Runtime, console
 
 
@@ -80,7 +82,7 @@ class RemoteChat:
         if pauses:
             for pause in pauses:
                 value = pause["value"]
-                console.print(f"[yellow]Authorization needed: {PROVIDERS.get(value['connection'], value['connection'])}"
+                console.print(f"[yellow]Authorization needed: {label(value['connection'])}"
                               f"[/yellow] — {value['message']}")
                 console.print(f"AUTHORIZE_URL {value['authorize_url']}", soft_wrap=True, markup=False,
                               highlight=False)
