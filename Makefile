@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: chat test bench sandbox server lock clean help browser
+.PHONY: chat test bench sandbox server lock clean help browser notebook
 
 help:
 	@echo "make chat    - start the chat (sandbox when no credentials are set)"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench   - run the side-by-side benchmarks"
 	@echo "make sandbox - run the local stand-ins and print their env"
 	@echo "make server  - run 'langgraph dev' on the agent"
+	@echo "make notebook - open JupyterLab on notebooks/ (01_quickstart runs on the sandbox)"
 	@echo "make lock    - re-resolve requirements.lock from pyproject.toml"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -37,6 +38,9 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+notebook: $(STAMP)
+	@$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
