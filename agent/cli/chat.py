@@ -72,6 +72,14 @@ class Chat:
 
     def start_loading(self, make_session: Any) -> None:
         self._loading = asyncio.create_task(make_session())
+        # A start-up failure (not logged in, bad configuration) must end the chat with its one line, not
+        # wait for the next message: wake the prompt so the loop re-raises it.
+        self._loading.add_done_callback(lambda task: task.cancelled() or task.exception() is None
+                                        or self._wake_prompt())
+
+    def _startup_failed(self) -> None:
+        if self.session is None and self._loading is not None and self._loading.done():
+            self.session = self._loading.result()  # raises what the loader raised
 
     async def ready(self) -> "AgentSession":
         if self.session is None:
@@ -316,6 +324,7 @@ class Chat:
         self._prompt = prompt_session
         console.print("[bold]vault-agent[/bold] — ask about your calendar or GitHub. /help for commands.")
         while True:
+            self._startup_failed()
             if self._later:
                 await self._pick_up_answers()
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import webbrowser
 from typing import Any
@@ -180,25 +181,38 @@ THREADS_NAMESPACE = "vault_agent_threads"  # the namespace agent.session_runner 
 
 async def list_threads(runtime: Runtime, creds: UserCredentials) -> list[dict[str, Any]]:
     """The user's conversations straight from the store: no graph, no model client, no checkpointer —
-    `vault-agent threads` should answer in well under a second."""
+    `vault-agent threads` should answer in well under a second. For the default SQLite file it reads the
+    store's table with the standard library (importing LangGraph's store costs ~1 s); anything unexpected
+    there, and Postgres, go through LangGraph's own store."""
+    import json
+    import sqlite3
     from pathlib import Path
 
     from agent.persistence import resolve_url
 
     url = resolve_url(runtime.settings)
-    if url.startswith(("postgresql://", "postgres://")):
-        from langgraph.store.postgres.aio import AsyncPostgresStore as Store
-
-        opener = Store.from_conn_string(url)
-    else:
-        from langgraph.store.sqlite.aio import AsyncSqliteStore as Store
-
+    namespace = (THREADS_NAMESPACE, creds.sub)
+    if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if not path.exists():
             return []
-        opener = Store.from_conn_string(str(path))
-    async with opener as store:
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                rows = db.execute("SELECT key, value FROM store WHERE prefix = ?", (".".join(namespace),)).fetchall()
+            return _sorted([{"thread_id": key, **json.loads(value)} for key, value in rows])
+        except (sqlite3.Error, ValueError, TypeError):
+            pass
+    if url.startswith(("postgresql://", "postgres://")):
+        from langgraph.store.postgres.aio import AsyncPostgresStore as Store
+    else:
+        from langgraph.store.sqlite.aio import AsyncSqliteStore as Store
+
+        url = url.removeprefix("sqlite:///")
+    async with Store.from_conn_string(url) as store:
         await store.setup()
-        items = await store.asearch((THREADS_NAMESPACE, creds.sub), limit=100)
-    rows = [{"thread_id": i.key, **i.value} for i in items]
-    return sorted(rows, key=lambda r: r.get("updated", 0), reverse=True)
+        items = await store.asearch(namespace, limit=100)
+    return _sorted([{"thread_id": i.key, **i.value} for i in items])
+
+
+def _sorted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda r: r.get("updated", 0), reverse=True)[:100]

@@ -17,14 +17,15 @@ DESCRIPTION = ("A LangGraph agent that acts on Google Calendar and GitHub with t
 _state: dict[str, Any] = {"debug": False}
 
 
-def _run(work: Callable[..., Awaitable[Any]], *, needs_user: bool = True, quiet: bool = False) -> None:
+def _run(work: Callable[..., Awaitable[Any]], *, needs_user: bool = True, quiet: bool = False,
+         start_sandbox: bool = True) -> None:
     import asyncio
 
     from .runtime import current_user, explain, fail, load_runtime
 
     runtime = None
     try:
-        runtime = load_runtime(quiet=quiet)
+        runtime = load_runtime(quiet=quiet, start_sandbox=start_sandbox)
 
         async def main() -> None:
             user = await current_user(runtime) if needs_user else None
@@ -62,19 +63,21 @@ def chat(no_browser: bool = False, remote: str = "") -> None:
         _run(remote_work)
         return
 
-    async def work(runtime: Any, user: Any) -> None:
+    async def work(runtime: Any) -> None:
         import asyncio
         import contextlib
         import importlib
 
         from .chat import Chat
-        from .runtime import agent_session
+        from .runtime import agent_session, current_user, ensure_sandbox
 
         async with contextlib.AsyncExitStack() as stack:
             async def make_session() -> Any:
-                # The heavy imports (LangGraph, OpenAI, Google) off the event loop, once the prompt is on
-                # screen: started earlier, they would compete with it for the interpreter.
+                # Everything slow happens once the prompt is on screen: the in-process sandbox, the session
+                # refresh, then the heavy imports (LangGraph, OpenAI, Google) off the event loop.
                 await asyncio.sleep(0.05)
+                await asyncio.to_thread(ensure_sandbox, runtime)
+                user = await current_user(runtime)
                 await asyncio.to_thread(importlib.import_module, "agent.session_runner")
                 return await stack.enter_async_context(agent_session(runtime, user))
 
@@ -85,9 +88,10 @@ def chat(no_browser: bool = False, remote: str = "") -> None:
                 await chat_.loop(prompt)
             finally:
                 await chat_.receiver.stop()
-                await chat_.ready()  # let the loader finish so the stack closes what it opened
+                with contextlib.suppress(Exception):
+                    await chat_.ready()  # let the loader finish so the stack closes what it opened
 
-    _run(work)
+    _run(work, needs_user=False, start_sandbox=False)
 
 
 def resume(thread: str, no_browser: bool = False) -> None:
