@@ -94,13 +94,16 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Connection, 
         if rounds >= MAX_AUTHORIZATION_ROUNDS:
             return (f"Authorization for {connection.label} is still missing after {rounds} attempts; "
                     "the user can try again later.")
-        linker = services.linker(runtime.store)
-        request = await linker.start(
-            user, connection.name, step_up.required_scopes, thread_id=thread_id or None,
-            extra={"tool_call_id": tool_call_id, "tool": tool},
-            request_key=f"{thread_id}:{tool_call_id}:{rounds}" if thread_id else None,
-        )
-        answer = interrupt(authorization_payload(request, tool, connection, step_up.reason))
+        if context.ask_authorization is not None:
+            answer = await context.ask_authorization(tool, connection, step_up)
+        else:
+            linker = services.linker(runtime.store)
+            request = await linker.start(
+                user, connection.name, step_up.required_scopes, thread_id=thread_id or None,
+                extra={"tool_call_id": tool_call_id, "tool": tool},
+                request_key=f"{thread_id}:{tool_call_id}:{rounds}" if thread_id else None,
+            )
+            answer = interrupt(authorization_payload(request, tool, connection, step_up.reason))
         rounds += 1
         status = answer.get("status") if isinstance(answer, dict) else str(answer)
         if status != "authorized":

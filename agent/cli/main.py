@@ -1,4 +1,4 @@
-"""`vault-agent`: chat, resume, threads, login/logout/whoami, connections, sandbox.
+"""`vault-agent`: chat, resume, threads, login/logout/whoami, connections, mcp, sandbox.
 
 Built on argparse (standard library) so that `vault-agent --help` answers in a few tens of milliseconds;
 each command imports only what it needs, inside the command. Every error reaches the user as one line
@@ -157,6 +157,13 @@ def connections(action: str | None, provider: str, no_browser: bool = False) -> 
         _run(lambda runtime, user: unlink(runtime, user, provider))
 
 
+def mcp(host: str, port: int, public_url: str, stdio: bool) -> None:
+    """Serve the Calendar and GitHub tools to MCP clients (streamable HTTP at /mcp, Auth0-protected)."""
+    from agent.mcp_server.app import main as mcp_main
+
+    sys.exit(mcp_main(host, port, public_url or None, stdio))
+
+
 def sandbox() -> None:
     from sandbox.runner import main as sandbox_main
 
@@ -186,6 +193,11 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--no-browser", action="store_true")
     u = actions.add_parser("unlink", help="unlink a provider account (the agent asks again next time)")
     u.add_argument("provider", help="google (Google Calendar) or github")
+    p = sub.add_parser("mcp", help="serve the Calendar and GitHub tools to MCP clients (streamable HTTP at /mcp)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8770)
+    p.add_argument("--public-url", default="", help="how MCP clients reach it, if not http://HOST:PORT")
+    p.add_argument("--stdio", action="store_true", help="MCP over stdin/stdout, as your logged-in user")
     sub.add_parser("sandbox", help="run the local stand-ins (Auth0, Google, GitHub, model) and print their env")
     return top
 
@@ -215,6 +227,8 @@ def run(argv: list[str] | None = None) -> None:
         {"logout": logout, "whoami": whoami}[command]()
     elif command == "connections":
         connections(args.action, getattr(args, "provider", ""), getattr(args, "no_browser", False))
+    elif command == "mcp":
+        mcp(args.host, args.port, args.public_url, args.stdio)
     elif command == "sandbox":
         sandbox()
 
