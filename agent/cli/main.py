@@ -18,7 +18,7 @@ _state: dict[str, Any] = {"debug": False}
 
 
 def _run(work: Callable[..., Awaitable[Any]], *, needs_user: bool = True, quiet: bool = False,
-         start_sandbox: bool = True) -> None:
+         start_sandbox: bool = True, refresh: bool = True) -> None:
     import asyncio
 
     from .runtime import current_user, explain, fail, load_runtime
@@ -28,7 +28,7 @@ def _run(work: Callable[..., Awaitable[Any]], *, needs_user: bool = True, quiet:
         runtime = load_runtime(quiet=quiet, start_sandbox=start_sandbox)
 
         async def main() -> None:
-            user = await current_user(runtime) if needs_user else None
+            user = await current_user(runtime, refresh=refresh) if needs_user else None
             await (work(runtime, user) if needs_user else work(runtime))
 
         asyncio.run(main())
@@ -121,7 +121,7 @@ def threads() -> None:
 
         print_threads(await list_threads(runtime, user))
 
-    _run(work)
+    _run(work, refresh=False)
 
 
 def login(no_browser: bool = False) -> None:

@@ -75,8 +75,10 @@ def _check(runtime: Runtime) -> None:
         runtime.settings = settings.model_copy(update={"auth0_callback_url": DEFAULT_CALLBACK})
 
 
-async def current_user(runtime: Runtime) -> UserCredentials:
-    """The stored session (refreshed to prove it still works), or a sandbox session, or a clear error."""
+async def current_user(runtime: Runtime, *, refresh: bool = True) -> UserCredentials:
+    """The stored session (refreshed to prove it still works), or a sandbox session, or a clear error.
+    `refresh=False` is for commands that only need to know who the user is (`threads` reads local data):
+    no token request then."""
     from auth.errors import SessionExpired
     from auth.session import SessionClient, SessionStore, sandbox_session
 
@@ -84,10 +86,13 @@ async def current_user(runtime: Runtime) -> UserCredentials:
     store = SessionStore(settings)
     creds = store.load()
     if creds is None and settings.sandbox_control_url:
-        creds = await sandbox_session(settings)
+        creds = await sandbox_session(settings)  # just minted: nothing to prove by refreshing it
         store.save(creds)
+        return creds
     if creds is None:
         raise CliError("You are not logged in: run `vault-agent login`.")
+    if not refresh:
+        return creds
     client = SessionClient(settings)
     try:
         fresh = await client.refresh(creds)
