@@ -4,6 +4,7 @@ Allow after Ctrl-C, "my NAME repo", unknown threads, two pauses in one message),
 from __future__ import annotations
 
 import re
+import socket
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -86,6 +87,10 @@ def test_allow_after_ctrl_c_is_picked_up_by_the_open_chat(cli):
     child.expect(f"✓ GitHub allowed — carrying on with the conversation you paused \\({paused}\\)")
     child.expect(re.escape(cli.user["github"]["login"]) + "/vault-agent-demo")
     child.expect(PROMPT)
+    # Nothing waits any more: the chat has let go of the callback port.
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", urlsplit(cli.env["AUTH0_CALLBACK_URL"]).port))
     assert _quit(child) == 0
 
 
