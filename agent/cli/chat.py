@@ -263,11 +263,12 @@ class Chat:
 
     # -- resuming ---------------------------------------------------------------------------------
     async def known_thread(self, thread_id: str) -> bool:
+        """One of this user's conversations (the store records each under the user's id). A checkpoint alone
+        is not enough: in a shared database it may be another user's thread."""
+        from agent.session_runner import THREADS_NAMESPACE
+
         session = await self.ready()
-        if any(row["thread_id"] == thread_id for row in await session.threads()):
-            return True
-        state = await session.graph.aget_state(session.config(thread_id))
-        return bool(state.values) or bool(state.next)
+        return await session.persistence.store.aget((THREADS_NAMESPACE, session.user.sub), thread_id) is not None
 
     async def resume_thread(self, thread_id: str) -> bool | None:
         """Continue `thread_id`: None when it is not one of the user's conversations (nothing switched),

@@ -214,3 +214,23 @@ def test_default_sandbox_mode_resume_after_quit_follows_the_printed_hint(tmp_pat
     later.expect("Team standup")
     later.expect(PROMPT)
     assert _quit(later) == 0
+
+
+def test_another_users_thread_is_refused_in_a_shared_database(cli, control, tmp_path):
+    child = cli.spawn("chat", "--no-browser")
+    child.expect(PROMPT)
+    child.sendline("List my GitHub repositories")
+    child.expect(r"vault-agent resume ([0-9a-f-]{36})")
+    thread = child.match.group(1)
+    child.expect("AUTHORIZE_URL")
+    child.sendintr()
+    child.expect(PROMPT)
+    assert _quit(child) == 0
+
+    mallory = control.create_user()
+    cli.env = dict(cli.env, SANDBOX_USER_EMAIL=mallory["email"], VAULT_AGENT_CONFIG_DIR=str(tmp_path / "mallory"))
+    other = cli.spawn("resume", thread, "--no-browser")  # same database (state dir), another user
+    other.expect(pexpect.EOF)
+    other.close()
+    assert f"No conversation '{thread}'" in other.before and "AUTHORIZE_URL" not in other.before
+    assert other.exitstatus == 1
