@@ -116,12 +116,19 @@ def resume(thread: str, no_browser: bool = False) -> None:
 
 def threads() -> None:
     """List your conversations (reads the store only: no agent, no model client)."""
-    async def work(runtime: Any, user: Any) -> None:
-        from .commands import list_threads, print_threads
+    async def work(runtime: Any) -> None:
+        import asyncio
 
+        from .commands import list_threads, print_threads
+        from .runtime import current_user, ensure_sandbox, remembered_sandbox_user
+
+        user = remembered_sandbox_user(runtime)  # nothing configured: no need to start a sandbox to know
+        if user is None:
+            await asyncio.to_thread(ensure_sandbox, runtime)
+            user = await current_user(runtime, refresh=False)
         print_threads(await list_threads(runtime, user))
 
-    _run(work, refresh=False)
+    _run(work, needs_user=False, start_sandbox=False)
 
 
 def login(no_browser: bool = False) -> None:

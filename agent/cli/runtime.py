@@ -88,6 +88,8 @@ async def current_user(runtime: Runtime, *, refresh: bool = True) -> UserCredent
     if creds is None and settings.sandbox_control_url:
         creds = await sandbox_session(settings)  # just minted: nothing to prove by refreshing it
         store.save(creds)
+        if runtime.wants_sandbox:
+            _remember_sandbox_user(runtime, creds.sub)
         return creds
     if creds is None:
         raise CliError("You are not logged in: run `vault-agent login`.")
@@ -103,6 +105,39 @@ async def current_user(runtime: Runtime, *, refresh: bool = True) -> UserCredent
         await client.aclose()
     store.save(fresh)
     return fresh
+
+
+SANDBOX_USERS = "sandbox-users.json"  # in the state dir: which user id the in-process sandbox gave each email
+
+
+def _remember_sandbox_user(runtime: Runtime, sub: str) -> None:
+    import json
+
+    path = runtime.settings.vault_agent_state_dir / SANDBOX_USERS
+    try:
+        known = json.loads(path.read_text()) if path.exists() else {}
+        known[runtime.settings.sandbox_user_email] = sub
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(known))
+    except (OSError, ValueError):
+        pass  # a courtesy for `threads`; it starts the sandbox when it cannot read this
+
+
+def remembered_sandbox_user(runtime: Runtime) -> "UserCredentials | None":
+    """Who the in-process sandbox's user is, without starting a sandbox: commands that only need to know
+    whose conversations to list (`threads`) skip starting one. None when unknown (or not sandbox mode)."""
+    import json
+
+    from auth.credentials import UserCredentials
+
+    if not runtime.wants_sandbox:
+        return None
+    path = runtime.settings.vault_agent_state_dir / SANDBOX_USERS
+    try:
+        sub = json.loads(path.read_text()).get(runtime.settings.sandbox_user_email or "alice@example.com")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return UserCredentials(sub, "") if isinstance(sub, str) and sub else None
 
 
 def fail(message: str, debug: bool = False, exc: BaseException | None = None) -> None:

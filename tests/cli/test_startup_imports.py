@@ -52,3 +52,6 @@ async def test_threads_reads_langgraphs_store_without_loading_the_agent(tmp_path
     assert "thread-from-the-store" in out and "calendar tomorrow" in out
     assert "sandbox" in loaded  # it did run (nothing configured: the in-process sandbox)
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
+    again, out = _loaded(["threads"], env, output=True)  # the sandbox's user is known now: no sandbox started
+    assert "thread-from-the-store" in out
+    assert "sandbox" not in again and not again & set(HEAVY)
