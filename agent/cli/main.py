@@ -106,8 +106,7 @@ def resume(thread: str, no_browser: bool = False) -> None:
                 outcome = await chat_.resume_thread(thread)
                 if outcome is None:
                     raise CliError(f"No conversation {thread!r}: `vault-agent threads` lists yours.")
-                if outcome:
-                    await chat_.loop(_prompt_session(runtime))
+                await chat_.loop(_prompt_session(runtime))  # also after Ctrl-C: the "Paused" hint is true here too
             finally:
                 await chat_.receiver.stop()
 
