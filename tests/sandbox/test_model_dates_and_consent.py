@@ -109,3 +109,24 @@ async def test_consent_page_plain_words_wrapping_and_step_up(settings, control, 
                                ["https://www.googleapis.com/auth/calendar.events"])
     assert "wants more access to your linked Google" in more and "wants to link this" not in more
     assert "View and edit events on all your calendars" in more
+
+
+CHROMIUM = __import__("shutil").which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason="Debian chromium is not installed")
+async def test_long_scopes_stay_inside_the_card_in_a_real_browser(settings, control, user):
+    from playwright.async_api import async_playwright
+
+    scopes = ["https://www.googleapis.com/auth/calendar.readonly", "https://www.googleapis.com/auth/calendar.events",
+              "https://www.googleapis.com/auth/calendar.freebusy"]
+    html = await _consent_html(settings, control, user, "google-oauth2", scopes)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = await browser.new_page(viewport={"width": 420, "height": 800})  # a phone-sized window
+        await page.set_content(html)
+        overflow = await page.evaluate("() => [...document.querySelectorAll('.box, .scopes li')]"
+                                       ".some(e => e.scrollWidth > e.clientWidth + 1)")
+        await browser.close()
+    assert not overflow
