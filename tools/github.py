@@ -19,6 +19,8 @@ READ_SCOPES = ["repo"]  # private repositories and their issues need `repo`
 WRITE_SCOPES = ["repo"]
 MAX_ITEMS = 30
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,100}$")  # "my vault-agent-demo repo": the user's own
+REPO_HELP = "Repository as owner/name, or just name for one of the signed-in user's own repositories"
 
 
 async def _request(token: ProviderToken, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -46,7 +48,18 @@ async def _request(token: ProviderToken, method: str, path: str, **kwargs: Any) 
 
 
 def _check_repo(repo: str) -> str | None:
-    return None if REPO_PATTERN.match(repo) else "Error: repo must look like owner/name."
+    if REPO_PATTERN.match(repo) or NAME_PATTERN.match(repo):
+        return None
+    return "Error: repo must look like owner/name (or a name of one of the user's own repositories)."
+
+
+async def _full_name(token: ProviderToken, repo: str) -> str:
+    """`owner/name` as given; a bare `name` means the signed-in user's own repository, so it becomes
+    `LOGIN/name` with the login from `GET /user` (same token, one request)."""
+    if "/" in repo:
+        return repo
+    login = (await _request(token, "GET", "/user")).json().get("login", "")
+    return f"{login}/{repo}"
 
 
 @tool
@@ -72,7 +85,7 @@ async def list_github_repositories(
 
 @tool
 async def list_github_issues(
-    repo: Annotated[str, Field(description="Repository as owner/name, e.g. alice-gh/vault-agent-demo")],
+    repo: Annotated[str, Field(description=REPO_HELP + ", e.g. alice-gh/vault-agent-demo")],
     state: Annotated[str, Field(description="open, closed or all", pattern="^(open|closed|all)$")] = "open",
     tool_call_id: Annotated[str, InjectedToolCallId] = "",
 ) -> str:
@@ -81,12 +94,13 @@ async def list_github_issues(
         return problem
 
     async def call(token: ProviderToken) -> str:
-        response = await _request(token, "GET", f"/repos/{repo}/issues",
+        repo_ = await _full_name(token, repo)
+        response = await _request(token, "GET", f"/repos/{repo_}/issues",
                                   params={"state": state, "per_page": MAX_ITEMS})
         issues = [i for i in response.json() if "pull_request" not in i]
         if not issues:
-            return f"No {state} issues in {repo}."
-        return f"{state.capitalize()} issues in {repo}:\n" + "\n".join(
+            return f"No {state} issues in {repo_}."
+        return f"{state.capitalize()} issues in {repo_}:\n" + "\n".join(
             f"- #{i['number']} {i['title']}" for i in issues)
 
     return await call_with_token("list_github_issues", tool_call_id, GITHUB, READ_SCOPES, call)
@@ -94,7 +108,7 @@ async def list_github_issues(
 
 @tool
 async def create_github_issue(
-    repo: Annotated[str, Field(description="Repository as owner/name")],
+    repo: Annotated[str, Field(description=REPO_HELP)],
     title: Annotated[str, Field(description="Issue title", min_length=1, max_length=256)],
     body: Annotated[str, Field(description="Issue description (Markdown)", max_length=20000)] = "",
     tool_call_id: Annotated[str, InjectedToolCallId] = "",
@@ -104,9 +118,10 @@ async def create_github_issue(
         return problem
 
     async def call(token: ProviderToken) -> str:
-        response = await _request(token, "POST", f"/repos/{repo}/issues", json={"title": title, "body": body})
+        repo_ = await _full_name(token, repo)
+        response = await _request(token, "POST", f"/repos/{repo_}/issues", json={"title": title, "body": body})
         issue = response.json()
-        return f"Created issue #{issue['number']} in {repo}: {issue['title']}\nLink: {issue.get('html_url', '')}"
+        return f"Created issue #{issue['number']} in {repo_}: {issue['title']}\nLink: {issue.get('html_url', '')}"
 
     return await call_with_token("create_github_issue", tool_call_id, GITHUB, WRITE_SCOPES, call)
 

@@ -104,7 +104,8 @@ async def connect_page(request: Request) -> Response:
         return RedirectResponse(target, 302)
     user = tenant.users[flow["user_id"]]
     account = tenant.world.provider_account(flow["connection"], tenant.provider_account_id(user, flow["connection"]))
-    html = pages.consent_page(_consent_tx(tenant, ticket, flow), (account.login or account.email) if account else "")
+    html = pages.consent_page(_consent_tx(tenant, ticket, flow), (account.login or account.email) if account else "",
+                              step_up=user.identity(flow["connection"]) is not None)
     html = html.replace('action="/u/consent"', 'action="/connected-accounts/connect"').replace(
         'name="tx"', 'name="ticket"').replace(f'value="ca-{ticket}"', f'value="{ticket}"')
     return HTMLResponse(html)
