@@ -71,13 +71,17 @@ class Chat:
         return self.session
 
     # -- the loopback callback --------------------------------------------------------------------
-    async def _on_callback(self, url: str) -> tuple[bool, str]:
+    async def _on_callback(self, url: str) -> tuple[bool | str, str]:
         from auth.errors import LinkingError
 
         await self.ready()
         try:
             result, values = await self.session.complete(url)
         except LinkingError as exc:
+            if exc.retryable and exc.unconfirmed is not None:  # the user allowed; Auth0 could not confirm it yet
+                unconfirmed = exc.unconfirmed
+                await self._callbacks.put((unconfirmed.thread_id or "", await self.session.resume_values(unconfirmed)))
+                return "retry", f"{exc} vault-agent carries on meanwhile."
             return False, str(exc)
         await self._callbacks.put((result.thread_id or "", values))
         if result.status == "declined":
@@ -174,11 +178,11 @@ class Chat:
     async def resume_thread(self, thread_id: str) -> bool:
         await self.ready()
         self.thread_id = thread_id
-        pending = await self.session.pending(thread_id)
-        if not pending:
+        if not await self.session.pending(thread_id):
             console.print(f"[dim]Nothing is waiting in {thread_id}.[/dim]")
             return True
-        return await self.authorize(pending)
+        # reopen() re-issues a dead (expired or used) link, or finishes the run if the account is linked now.
+        return await self.run_turn(self.session.reopen(thread_id))
 
     async def loop(self, prompt_session: Any) -> None:
         console.print("[bold]vault-agent[/bold] — ask about your calendar or GitHub. /help for commands.")
@@ -191,12 +195,12 @@ class Chat:
                 return
             if not text:
                 continue
-            if text.startswith("/"):
-                if await self.command(text) is False:
-                    return
-                continue
-            await self.ready()
             try:
+                if text.startswith("/"):
+                    if await self.command(text) is False:
+                        return
+                    continue
+                await self.ready()
                 await self.run_turn(self.session.stream(self.thread_id, text))
             except asyncio.CancelledError:  # Ctrl-C while the agent works: stop this turn, keep the chat
                 task = asyncio.current_task()
@@ -204,6 +208,10 @@ class Chat:
                     raise
                 task.uncancel()
                 console.print("\n[yellow]Interrupted.[/yellow]")
+            except Exception as exc:  # any failure of a turn is one line; the chat (and the thread) stay
+                from .runtime import explain
+
+                console.print(f"\n[bold red]error:[/bold red] {explain(exc)}", markup=True, highlight=False)
 
     async def command(self, text: str) -> bool | None:
         name, _, arg = text.partition(" ")

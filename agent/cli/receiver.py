@@ -28,7 +28,7 @@ class ReceiverError(Exception):
 
 
 class CallbackReceiver:
-    def __init__(self, callback_url: str, handle: Callable[[str], Awaitable[tuple[bool, str]]]) -> None:
+    def __init__(self, callback_url: str, handle: Callable[[str], Awaitable[tuple[bool | str, str]]]) -> None:
         parts = urlsplit(callback_url)
         if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost") or not parts.port:
             raise ReceiverError(f"AUTH0_CALLBACK_URL must be a loopback http URL with a port for the CLI, "
@@ -41,7 +41,12 @@ class CallbackReceiver:
         self._task: asyncio.Task | None = None
 
     async def _callback(self, request: Request) -> HTMLResponse:
+        """`handle` answers (True, …) done, (False, …) refused, or ("retry", …): Auth0 could not finish
+        yet and the link is still good, so the page asks for a reload (503, never cached)."""
         ok, message = await self.handle(str(request.url))
+        if ok == "retry":
+            return HTMLResponse(PAGE.format(title="Almost there — reload this page", body=escape(message)), 503,
+                                headers={"cache-control": "no-store", "retry-after": "2"})
         title = "Done — you can close this tab" if ok else "That did not work"
         return HTMLResponse(PAGE.format(title=escape(title), body=escape(message)), 200 if ok else 400)
 
