@@ -120,5 +120,11 @@ async def _share_sqlite(saver: "object", store: "object") -> None:
     saver.lock = lock  # type: ignore[attr-defined]
     store.lock = lock  # type: ignore[attr-defined]
     for conn in (saver.conn, store.conn):  # type: ignore[attr-defined]
-        await conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    await store.conn.execute("PRAGMA journal_mode = WAL")  # type: ignore[attr-defined]
+        await _pragma(conn, f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    await _pragma(store.conn, "journal_mode = WAL")  # type: ignore[attr-defined]
+
+
+async def _pragma(conn: "object", pragma: str) -> None:
+    """Run a PRAGMA and read its answer: a statement left unread keeps its lock on the file."""
+    async with conn.execute("PRAGMA " + pragma) as cursor:  # type: ignore[attr-defined]
+        await cursor.fetchall()
