@@ -65,11 +65,11 @@ def _event(summary: str, start: dict[str, str], end: dict[str, str], organizer: 
             "eventType": "default", **extra}
 
 
-def _error(status: int, reason: str, message: str, **extra: Any) -> JSONResponse:
-    body: dict[str, Any] = {"error": {"code": status, "message": message,
+def _error(code: int, reason: str, message: str, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"error": {"code": code, "message": message,
                                       "errors": [{"message": message, "domain": "global", "reason": reason}]}}
     body["error"].update(extra)
-    return JSONResponse(body, status)
+    return JSONResponse(body, code)
 
 
 def _unauthorized() -> JSONResponse:

@@ -26,6 +26,12 @@ def quick_backoff(monkeypatch):
     monkeypatch.setattr(AccountLinker, "backoff_seconds", 0.01)
 
 
+@pytest.fixture(autouse=True)
+def fresh_request_log(control):
+    """Each row counts requests in the sandbox's log: start it empty."""
+    control.clear_requests()
+
+
 def credentials(control, user) -> UserCredentials:
     session = control.session(user["user_id"])
     return UserCredentials(user["user_id"], session["id_token"], refresh_token=session["refresh_token"])

@@ -216,27 +216,6 @@ async def test_row5_issue_post_dropped_after_processing_opens_one_issue(sqlite_s
     assert len(issues) == 1 and "<!-- vault-agent:" in issues[0]["body"]
 
 
-async def test_row5_issue_replayed_after_a_crash_is_found_by_its_marker(sqlite_settings, control, user):
-    """A replay of the same tool call (same thread and call id) after its POST went through finds the
-    issue by its marker instead of opening a second one."""
-    from langgraph.store.memory import InMemoryStore
-
-    from tools import github
-
-    control.seed_tokenset(user["user_id"], "github", ["repo"])
-    login = user["github"]["login"]
-    title = f"Once {uuid.uuid4().hex[:6]}"
-    async with agent_session(sqlite_settings, control, user) as session:
-        _, final = await run(session.stream(new_thread(), f'Open an issue "{title}" in {login}/vault-agent-demo'))
-        assert "Created issue" in final
-        # Play the crashed attempt's replay: the same key, the intent already recorded.
-        [issue] = [i for i in control.provider_data(user["user_id"])["issues"]["vault-agent-demo"] if i["title"] == title]
-        key = issue["body"].rsplit("vault-agent:", 1)[1].split(" ")[0]
-        intents = await session.persistence.store.aget(github.INTENTS_NAMESPACE, key)
-        assert intents is not None and intents.value["repo"] == f"{login}/vault-agent-demo"
-    del InMemoryStore
-
-
 # -- row 6: arguments and context that used to crash runs ---------------------------------------------
 @pytest.mark.parametrize("question", [
     "What's on my calendar on 9999-12-30?",
