@@ -1,23 +1,13 @@
-"""Fixtures for the fault matrix: an `AgentSession` on a real SQLite (or Postgres) file against the
-sandbox, a user whose session comes from the control API, and helpers to count side effects in the
-sandbox's provider data."""
+"""Fixtures for the fault matrix (helpers live in `faultkit.py`)."""
 
 from __future__ import annotations
 
-import uuid
-from contextlib import asynccontextmanager
+import os
+import secrets
 
 import pytest
 
-from agent.persistence import open_persistence
-from agent.services import Services
-from agent.session_runner import AgentSession, AuthorizationNeeded, Final
-from auth.credentials import UserCredentials
 from auth.linking import AccountLinker
-
-CAL_WRITE = "https://www.googleapis.com/auth/calendar.events"
-CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
-EVENTS_PATH = r"^/calendar/v3/calendars/[^/]+/events$"
 
 
 @pytest.fixture(autouse=True)
@@ -32,40 +22,27 @@ def fresh_request_log(control):
     control.clear_requests()
 
 
-def credentials(control, user) -> UserCredentials:
-    session = control.session(user["user_id"])
-    return UserCredentials(user["user_id"], session["id_token"], refresh_token=session["refresh_token"])
-
-
-@asynccontextmanager
-async def agent_session(settings, control, user, *, timezone: str = "UTC"):
-    async with open_persistence(settings) as persistence:
-        services = Services.create(settings, persistence.store)
-        try:
-            yield AgentSession(services, persistence, credentials(control, user), timezone=timezone)
-        finally:
-            await services.aclose()
-
-
 @pytest.fixture
 def sqlite_settings(settings, tmp_path):
     return settings.model_copy(update={"vault_agent_db_url": "sqlite:///" + str(tmp_path / "state" / "threads.sqlite")})
 
 
-async def run(events) -> tuple[list[AuthorizationNeeded], str]:
-    """Drain a run: the pauses it ended in and its final text."""
-    pauses, final = [], ""
-    async for event in events:
-        if isinstance(event, AuthorizationNeeded):
-            pauses.append(event)
-        elif isinstance(event, Final):
-            final = event.text
-    return pauses, final
 
 
-def new_thread() -> str:
-    return str(uuid.uuid4())
+@pytest.fixture(scope="session")
+def faults_postgres_url():
+    """A fresh PostgreSQL database for the Postgres rows (skipped without a server, failed in CI)."""
+    import psycopg
 
-
-def events_titled(control, user, title: str) -> list[dict]:
-    return [e for e in control.provider_data(user["user_id"])["events"] if e.get("summary") == title]
+    admin_url = os.environ.get("VAULT_AGENT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+    name = "vault_agent_faults_" + secrets.token_hex(4)
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("VAULT_AGENT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here but {admin_url} is not reachable: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {admin_url}: {exc}")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    yield admin_url.rsplit("/", 1)[0] + "/" + name
+    admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.close()

@@ -22,7 +22,7 @@ from auth.errors import LinkingError, TransientError
 from auth.linking import AccountLinker
 from auth.session import SessionClient, SessionStore
 
-from conftest import (CAL_READ, CAL_WRITE, EVENTS_PATH, agent_session, credentials, events_titled, new_thread,
+from faultkit import (CAL_READ, CAL_WRITE, EVENTS_PATH, agent_session, credentials, events_titled, new_thread,
                       run)
 
 CODE_EXCHANGE = dict(service="auth0", path="^/oauth/token$", method="POST", grant_type="authorization_code")
