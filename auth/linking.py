@@ -84,7 +84,7 @@ class AccountLinker:
         self._state_locks: dict[str, list[Any]] = {}  # state → [lock, number of completions using it]
         # Tokens from a code exchange whose ID token could not be checked yet (JWKS unreachable), by
         # state, in this process's memory only: the code is spent, so a reload re-checks these instead.
-        self._exchanged: dict[str, dict[str, Any]] = {}
+        self._exchanged: dict[str, tuple[dict[str, Any], float]] = {}  # state → (tokens, expires_at)
 
     # -- start ------------------------------------------------------------------------------------
     async def start(self, user: UserCredentials, connection: str, scopes: Sequence[str], *,
@@ -268,13 +268,16 @@ class AccountLinker:
         code = query.get("code", "")
         if not code:
             raise LinkingError("bad_request", "The callback carries neither a code nor an error.")
-        tokens = self._exchanged.get(state)
+        now = time.time()
+        for stale in [s for s, (_, until) in self._exchanged.items() if until <= now]:
+            del self._exchanged[stale]
+        tokens = self._exchanged[state][0] if state in self._exchanged else None
         if tokens is None:
             tokens = await self._exchange(code, pending, unconfirmed)
             if tokens is None:  # our own earlier attempt spent the code and its answer was lost
                 await self._consume(state)
                 return unconfirmed
-            self._exchanged[state] = tokens
+            self._exchanged[state] = (tokens, pending["expires_at"])
         claims = await self._retrying(unconfirmed, lambda: self._validate(tokens, pending["nonce"]))
         self._exchanged.pop(state, None)
         if claims.get("sub") != pending["user_sub"]:

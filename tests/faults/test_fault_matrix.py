@@ -102,6 +102,38 @@ async def test_row1_concurrent_completions_of_one_state_succeed_once(sqlite_sett
         assert all(isinstance(o, LinkingError) for o in outcomes if o not in won)
 
 
+async def test_row1_jwks_outage_keeps_the_state_and_a_reload_finishes(sqlite_settings, control, user):
+    async with agent_session(sqlite_settings, control, user) as session:
+        thread = new_thread()
+        [pause], _ = await run(session.stream(thread, "List my GitHub repositories"))
+        redirect = control.authorize(pause.payload["authorize_url"], user["user_id"])
+        control.add_fault("auth0", r"^/\.well-known/jwks\.json$", "status", status=503)
+        with pytest.raises(LinkingError) as err:
+            await session.complete(redirect)
+        assert err.value.retryable and await session.linker.is_live(pause.payload["state"])
+        control.clear_faults()
+        _, final = await run(session.complete_and_resume(redirect))  # the reload
+        assert f"{user['github']['login']}/vault-agent-demo" in final
+
+
+async def test_row2_reopen_reissues_only_the_dead_link_of_parallel_pauses(sqlite_settings, control, user):
+    """Two pauses in one run; the GitHub one was completed elsewhere but never resumed (its link is used).
+    reopen() runs the GitHub tool (linked now) and keeps offering the Google link, which is still live."""
+    async with agent_session(sqlite_settings, control, user) as session:
+        thread = new_thread()
+        pauses, _ = await run(session.stream(thread, "Show my calendar for tomorrow and my github repositories"))
+        by_connection = {p.payload["connection"]: p for p in pauses}
+        github_redirect = control.authorize(by_connection["github"].payload["authorize_url"], user["user_id"])
+        await session.linker.complete(github_redirect)  # completed, then the process "died"
+        reopened, final = await run(session.reopen(thread))
+        assert [p.payload["connection"] for p in reopened] == ["google-oauth2"]
+        assert reopened[0].payload["state"] == by_connection["google-oauth2"].payload["state"]
+        assert await session.linker.is_live(reopened[0].payload["state"])
+        google_redirect = control.authorize(reopened[0].payload["authorize_url"], user["user_id"])
+        _, final = await run(session.complete_and_resume(google_redirect))
+        assert "Team standup" in final and f"{user['github']['login']}/vault-agent-demo" in final
+
+
 # -- row 3: an insert slower than the client's timeout ------------------------------------------------
 async def test_row3_insert_slower_than_the_client_timeout_creates_one_event(sqlite_settings, control, user):
     settings = sqlite_settings.model_copy(update={"http_timeout_seconds": 2.0})
