@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
@@ -83,12 +84,11 @@ async def open_persistence(settings: Settings) -> AsyncIterator[Persistence]:
             store = await stack.enter_async_context(AsyncPostgresStore.from_conn_string(url))
         elif url.startswith("sqlite:///"):
             from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-            from langgraph.store.sqlite.aio import AsyncSqliteStore
 
             path = Path(url.removeprefix("sqlite:///"))
             _private_file(path)
             saver = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(path)))
-            store = await stack.enter_async_context(AsyncSqliteStore.from_conn_string(str(path)))
+            store = await stack.enter_async_context(_immediate_store_class().from_conn_string(str(path)))
             await _share_sqlite(saver, store)
         else:
             raise ValueError(f"VAULT_AGENT_DB_URL must be a sqlite:/// path or a postgresql:// URL, not {url!r}")
@@ -98,6 +98,33 @@ async def open_persistence(settings: Settings) -> AsyncIterator[Persistence]:
 
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def _immediate_store_class() -> type:
+    """LangGraph's SQLite store, with its transactions begun IMMEDIATE.
+
+    The store runs a batch's reads and writes in one transaction. Begun DEFERRED, the transaction takes
+    the write lock only at its first write, and if another process wrote in between SQLite answers
+    "database is locked" at once (a snapshot cannot be upgraded, so the busy timeout does not apply).
+    IMMEDIATE takes the write lock first and waits for it — the busy timeout then does its job."""
+    from langgraph.store.sqlite.aio import AsyncSqliteStore
+
+    class ImmediateSqliteStore(AsyncSqliteStore):
+        @asynccontextmanager
+        async def _cursor(self, *, transaction: bool = True) -> AsyncIterator[Any]:
+            if not self.is_setup:
+                await self.setup()
+            async with self.lock:
+                if transaction:
+                    await self.conn.execute("BEGIN IMMEDIATE")
+                async with self.conn.cursor() as cur:
+                    try:
+                        yield cur
+                    finally:
+                        if transaction:
+                            await self.conn.execute("COMMIT")
+
+    return ImmediateSqliteStore
 
 
 def _private_file(path: Path) -> None:
