@@ -85,6 +85,7 @@ class SandboxServer:
             "OPENAI_API_KEY": self.openai_api_key,
             "OPENAI_MODEL": model.MODEL_ID,
             "SANDBOX_CONTROL_URL": self.urls["control"],
+            "SANDBOX_PUBLIC_CLIENT_ID": self.tenant.public_client.client_id,  # for MCP clients that do not register
         }
 
     def start(self) -> "SandboxServer":

@@ -8,6 +8,7 @@ through the JSON context: only a real `UserCredentials` object is trusted).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,9 @@ class Context:
     user: UserCredentials | None = None
     timezone: str = "UTC"
     services: Services = field(default_factory=default_services, repr=False)
+    # A surface without LangGraph interrupts (the MCP server) asks for authorization its own way:
+    # `await ask_authorization(tool, connection, step_up)` answers like `interrupt()` would, or raises.
+    ask_authorization: Callable[..., Awaitable[Any]] | None = field(default=None, repr=False)
 
 
 def current_context() -> Context:

@@ -110,21 +110,27 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Connection, 
         if rounds >= MAX_AUTHORIZATION_ROUNDS:
             return (f"Authorization for {connection.label} is still missing after {rounds} attempts; "
                     "the user can try again later.")
-        try:
-            linker = services.linker(runtime.store)
-            request = await linker.start(
-                user, connection.name, step_up.required_scopes, thread_id=thread_id or None,
-                extra={"tool_call_id": tool_call_id, "tool": tool},
-                request_key=f"{thread_id}:{tool_call_id}:{rounds}:{reissues}" if thread_id else None,
-            )
-        except AuthError as exc:
-            return (f"Error: the {connection.label} authorization link could not be prepared: {exc} "
-                    f"{tool} did not run; the user can ask again.")
-        except Exception as exc:
-            log.warning("linking request for %s failed: %s", tool, type(exc).__name__, exc_info=True)
-            return (f"Error: the {connection.label} authorization link could not be prepared "
-                    f"({type(exc).__name__}); {tool} did not run. The user can ask again.")
-        answer = interrupt(authorization_payload(request, tool, connection, step_up.reason))
+        if context.ask_authorization is not None:
+            # Another client's way to ask (MCP elicitation): it answers like interrupt() or raises its own
+            # protocol error, which must reach that client untouched.
+            answer = await context.ask_authorization(tool, connection, step_up)
+        else:
+            try:
+                linker = services.linker(runtime.store)
+                request = await linker.start(
+                    user, connection.name, step_up.required_scopes, thread_id=thread_id or None,
+                    extra={"tool_call_id": tool_call_id, "tool": tool},
+                    request_key=f"{thread_id}:{tool_call_id}:{rounds}:{reissues}" if thread_id else None,
+                )
+            except AuthError as exc:
+                return (f"Error: the {connection.label} authorization link could not be prepared: {exc} "
+                        f"{tool} did not run; the user can ask again.")
+            except Exception as exc:
+                log.warning("linking request for %s failed: %s", tool, type(exc).__name__, exc_info=True)
+                return (f"Error: the {connection.label} authorization link could not be prepared "
+                        f"({type(exc).__name__}); {tool} did not run. The user can ask again.")
+            # Outside the try: the interrupt is LangGraph's control flow.
+            answer = interrupt(authorization_payload(request, tool, connection, step_up.reason))
         status = answer.get("status") if isinstance(answer, dict) else str(answer)
         if status == REISSUE and reissues < MAX_REISSUES:
             reissues += 1
