@@ -209,9 +209,11 @@ class Chat:
                 task.uncancel()
                 console.print("\n[yellow]Interrupted.[/yellow]")
             except Exception as exc:  # any failure of a turn is one line; the chat (and the thread) stay
+                from rich.markup import escape
+
                 from .runtime import explain
 
-                console.print(f"\n[bold red]error:[/bold red] {explain(exc)}", markup=True, highlight=False)
+                console.print(f"\n[bold red]error:[/bold red] {escape(explain(exc))}", highlight=False)
 
     async def command(self, text: str) -> bool | None:
         name, _, arg = text.partition(" ")
