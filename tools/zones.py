@@ -9,22 +9,22 @@ and far from the limits where date arithmetic overflows.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from datetime import datetime
-from functools import lru_cache
 
 MIN_YEAR, MAX_YEAR = 1970, 2100
-
-
-@lru_cache(maxsize=1)
-def _known_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
+# The shape of an IANA name ("UTC", "Europe/London", "America/Argentina/Buenos_Aires", "Etc/GMT+3"):
+# no leading "/", no "." at all — so never a path outside the zone database. Whether it exists is then
+# for `ZoneInfo` to say (listing the database with `available_timezones()` would walk the disk on the
+# event loop).
+IANA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]{0,30}(?:/[A-Za-z0-9_+-]{1,30}){0,2}$")
 
 
 def resolve_zone(name: str | None) -> tuple[zoneinfo.ZoneInfo, str | None]:
     """The zone named `name`, or UTC and a one-line note saying why it is not the one asked for."""
     name = (name or "UTC").strip() or "UTC"
-    if name in _known_zones():
+    if IANA_NAME.match(name):
         try:
             return zoneinfo.ZoneInfo(name), None
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
