@@ -71,7 +71,7 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Connection, 
     Returns the tool's text, or a sentence the model can explain (declined, still missing, outage).
     """
     try:
-        context = current_context()
+        context = current_context(require_user=True)
     except AuthError as exc:
         return f"Error: {exc}"
     runtime = get_runtime()
@@ -119,12 +119,12 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Connection, 
                 linker = services.linker(runtime.store)
                 request = await linker.start(
                     user, connection.name, step_up.required_scopes, thread_id=thread_id or None,
-                    extra={"tool_call_id": tool_call_id, "tool": tool},
+                    extra={"tool_call_id": tool_call_id, "tool": tool, **context.link_extra},
                     request_key=f"{thread_id}:{tool_call_id}:{rounds}:{reissues}" if thread_id else None,
                 )
-            except AuthError as exc:
-                return (f"Error: the {connection.label} authorization link could not be prepared: {exc} "
-                        f"{tool} did not run; the user can ask again.")
+            except AuthError as exc:  # e.g. Auth0 down, or no ID token for id_token_hint: a sentence
+                return (f"Error: cannot ask for access to {connection.label}: the authorization link could not "
+                        f"be prepared: {exc} {tool} did not run; the user can ask again.")
             except Exception as exc:
                 log.warning("linking request for %s failed: %s", tool, type(exc).__name__, exc_info=True)
                 return (f"Error: the {connection.label} authorization link could not be prepared "
