@@ -78,7 +78,9 @@ async def _execute(token: ProviderToken, make_request: Any, *, num_retries: int 
 
 def _zone() -> tuple[ZoneInfo, str | None]:
     """The user's zone, or UTC and a note when the context names no real IANA zone."""
-    return resolve_zone(current_context().timezone)
+    context = current_context()
+    zone, note = resolve_zone(context.timezone)
+    return zone, note or getattr(context, "timezone_note", None)
 
 
 def _noted(note: str | None, text: str) -> str:
