@@ -17,6 +17,9 @@ from .auth0.tenant import Tenant
 from .world import Fault, World
 
 
+FAULT_KINDS = ("latency", "status", "rate_limit", "drop", "drop_after")
+
+
 def _user_json(tenant: Tenant, user_id: str) -> dict[str, Any]:
     user = tenant.users[user_id]
     google = tenant.world.provider_account("google-oauth2", user.provider_accounts["google-oauth2"])
@@ -123,9 +126,9 @@ async def faults(request: Request) -> Response:
         return JSONResponse([asdict(f) for f in world.faults])
     body = await _body(request)
     fields = {k: body[k] for k in ("service", "path", "kind", "method", "delay_ms", "status", "retry_after",
-                                   "body", "times") if k in body}
-    if fields.get("kind") not in ("latency", "status", "rate_limit", "drop") or "path" not in fields:
-        return _bad("a fault needs kind (latency|status|rate_limit|drop) and path")
+                                   "body", "times", "grant_type") if k in body}
+    if fields.get("kind") not in FAULT_KINDS or "path" not in fields:
+        return _bad(f"a fault needs kind ({'|'.join(FAULT_KINDS)}) and path")
     fault = world.add_fault(Fault(**{"service": "*", **fields}))
     return JSONResponse({"id": fault.id}, 201)
 

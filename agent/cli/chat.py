@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
@@ -93,12 +94,23 @@ class Chat:
         return self.session
 
     # -- the loopback callback --------------------------------------------------------------------
-    async def _on_callback(self, url: str) -> tuple[bool, str]:
-        from auth.errors import AuthError
+    async def _on_callback(self, url: str) -> tuple[bool | str, str]:
+        from auth.errors import AuthError, LinkingError
 
         await self.ready()
         try:
             result, values = await self.session.complete(url)
+        except LinkingError as exc:
+            if exc.retryable and exc.unconfirmed is not None:  # the user allowed; Auth0 could not confirm it yet
+                unconfirmed = exc.unconfirmed
+                values = await self.session.resume_values(unconfirmed)
+                if unconfirmed.thread_id and values and unconfirmed.thread_id == self._foreground:
+                    await self._callbacks.put((unconfirmed.thread_id, values))
+                elif unconfirmed.thread_id and values:
+                    self._later.append((unconfirmed.thread_id, unconfirmed.connection, values))
+                    self._wake_prompt()
+                return "retry", f"{exc} vault-agent carries on meanwhile."
+            return False, str(exc)
         except AuthError as exc:
             return False, str(exc)
         except Exception as exc:  # noqa: BLE001 - the browser gets a sentence, the chat goes on
@@ -282,14 +294,12 @@ class Chat:
         if not pending:
             console.print(f"[dim]Now in conversation {thread_id}; nothing is waiting there.[/dim]")
             return True
-        stale = [item for item in pending if self._stale(item)]
-        if stale:
-            # "Check again": the tool asks Token Vault once more and, still not linked, pauses with a new link.
+        if any(self._stale(item) for item in pending):
             console.print("[dim]The earlier authorization link can no longer be used (it expired, or the "
                           "sandbox that made it has stopped): getting a fresh one.[/dim]")
-            return await self.run_turn(session.resume(thread_id, {
-                item.interrupt_id: {"state": item.payload["state"], "status": "authorized"} for item in stale}))
-        return await self.authorize(pending)
+        # reopen() re-issues every dead link (expired, used, or stale as above) — or finishes the run when the
+        # account is linked by now — and yields the pauses that remain, each with a live link.
+        return await self.run_turn(session.reopen(thread_id, stale=self._stale))
 
     async def _pick_up_answers(self) -> None:
         """Answers given in the browser after Ctrl-C: resume those conversations, saying so."""
@@ -319,7 +329,7 @@ class Chat:
             task.uncancel()
             console.print("\n[yellow]Interrupted.[/yellow]")
         except Exception as exc:  # noqa: BLE001 - the chat goes on; the thread keeps what it had
-            console.print(f"\n[bold red]error:[/bold red] {explain(exc)}")
+            console.print(f"\n[bold red]error:[/bold red] {escape(explain(exc))}", highlight=False)
 
     async def loop(self, prompt_session: Any) -> None:
         self._prompt = prompt_session
@@ -364,7 +374,7 @@ class Chat:
             task.uncancel()
             console.print("\n[yellow]Interrupted.[/yellow]")
         except Exception as exc:  # noqa: BLE001 - a failing command must never close the chat
-            console.print(f"[bold red]error:[/bold red] {explain(exc)}")
+            console.print(f"[bold red]error:[/bold red] {escape(explain(exc))}", highlight=False)
         return None
 
     async def _command(self, name: str, arg: str) -> bool | None:

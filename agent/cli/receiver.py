@@ -26,10 +26,11 @@ class ReceiverError(Exception):
 
 
 class CallbackReceiver:
-    """`handle(url)` answers a callback with (ok, sentence for the browser). `may_release()` says whether
+    """`handle(url)` answers a callback with (ok, sentence for the browser): True done, False refused,
+    or "retry" (Auth0 could not finish yet and the link is still good: the page asks for a reload). `may_release()` says whether
     another vault-agent may take the port now (None: yes; a sentence: no, and why)."""
 
-    def __init__(self, callback_url: str, handle: Callable[[str], Awaitable[tuple[bool, str]]],
+    def __init__(self, callback_url: str, handle: Callable[[str], Awaitable[tuple[bool | str, str]]],
                  may_release: Callable[[], str | None] | None = None) -> None:
         parts = urlsplit(callback_url)
         if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost") or not parts.port:
@@ -53,6 +54,9 @@ class CallbackReceiver:
 
         async def callback(request: Request) -> HTMLResponse:
             ok, message = await self.handle(str(request.url))
+            if ok == "retry":
+                return HTMLResponse(PAGE.format(title="Almost there — reload this page", body=escape(message)),
+                                    503, headers={"cache-control": "no-store", "retry-after": "2"})
             title = "Done — you can close this tab" if ok else "That did not work"
             return HTMLResponse(PAGE.format(title=escape(title), body=escape(message)), 200 if ok else 400)
 
