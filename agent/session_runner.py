@@ -17,7 +17,7 @@ from langgraph.types import Command
 
 from auth.credentials import UserCredentials
 from auth.linking import LinkResult
-from tools.vault import REISSUE
+from tools.authorization import REISSUE
 
 from .context import Context
 from .graph import build_graph

@@ -1,7 +1,7 @@
 """Typed errors of the auth layer. Callers branch on the type, never on message text.
 
 The split matters: only `AuthorizationRequired` may become a "link your account" request. An outage,
-a rate limit or a bad client secret is reported as what it is (PROTOCOLS.md §0).
+a rate limit or a bad client secret is reported as what it is (docs/protocols.md §0).
 """
 
 from __future__ import annotations

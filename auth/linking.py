@@ -1,4 +1,4 @@
-"""Client-initiated account linking (PROTOCOLS.md §2): build the `link_account` authorize URL, keep the
+"""Client-initiated account linking (docs/protocols.md §2): build the `link_account` authorize URL, keep the
 pending request by `state`, and complete it from the callback URL.
 
 The pending request lives in a LangGraph `BaseStore` (in-memory, SQLite or Postgres — whichever the
@@ -136,7 +136,8 @@ class AccountLinker:
             "thread_id": thread_id, "extra": extra or {}, "authorize_url": url, "auth_session": auth_session,
         })
         if request_key:
-            await self.store.aput(KEYS_NAMESPACE, request_key, {"state": state})
+            await self.store.aput(KEYS_NAMESPACE, request_key, {"state": state, "connection": connection,
+                                                                "scopes": list(scopes), "expires_at": expires_at})
         return LinkRequest(connection, list(scopes), url, state, _utc(expires_at))
 
     # -- Connected Accounts (My Account API) ------------------------------------------------------
@@ -178,12 +179,19 @@ class AccountLinker:
         pointer = await self.store.aget(KEYS_NAMESPACE, request_key)
         if pointer is None:
             return None
-        item = await self.store.aget(NAMESPACE, pointer.value["state"])
-        if item is None or item.value["expires_at"] <= time.time():
+        p = pointer.value
+        item = await self.store.aget(NAMESPACE, p["state"])
+        if item is None:
+            # Answered already (the state is single use): this is LangGraph replaying the tool on resume, and
+            # `interrupt()` will return the answer — so hand back the same request (its URL is spent and not
+            # kept) rather than minting a new state and refreshing the ID token for nothing.
+            if "connection" not in p:
+                return None
+            return LinkRequest(p["connection"], p["scopes"], "", p["state"], _utc(p["expires_at"]))
+        if item.value["expires_at"] <= time.time():
             return None
         v = item.value
-        return LinkRequest(v["connection"], v["scopes"], v["authorize_url"], pointer.value["state"],
-                           _utc(v["expires_at"]))
+        return LinkRequest(v["connection"], v["scopes"], v["authorize_url"], p["state"], _utc(v["expires_at"]))
 
     async def is_live(self, state: str, *, margin_seconds: float = 30.0) -> bool:
         """Whether a callback for `state` could still complete: pending and not about to expire. A

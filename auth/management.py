@@ -1,4 +1,4 @@
-"""Auth0 Management API (PROTOCOLS.md §4) with a client-credentials token that is cached until it nears
+"""Auth0 Management API (docs/protocols.md §4) with a client-credentials token that is cached until it nears
 expiry and fetched once however many callers ask at the same time."""
 
 from __future__ import annotations

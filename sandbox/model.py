@@ -39,6 +39,10 @@ _RULES: list[tuple[str, tuple[str, ...]]] = [
                               "sunday")),
 ]
 
+# words of a tool name that say nothing about which tool the user means
+_GENERIC_WORDS = {"list", "get", "create", "check", "read", "on", "my", "the", "a", "of", "in", "for", "to", "me",
+                  "am", "i", "is", "who", "what"}
+
 
 def _text(content: Any) -> str:
     if isinstance(content, str):
@@ -93,8 +97,8 @@ def _days(message: str, zone: ZoneInfo) -> tuple[date, int]:
 def _repo(message: str) -> str:
     """`owner/name` when given; else the bare name in "my NAME repo" / "repository NAME" (the tool resolves
     it against the signed-in user's login)."""
-    if match := re.search(r"\b([\w.-]+/[\w.-]+)\b", message):
-        return match.group(1)
+    if match := re.search(r"(?<![\w.-])([\w.-]+/[\w.-]+)", message):  # as typed, dots included ("x/..")
+        return re.sub(r"(?<=\w)[.,;:!?]$", "", match.group(1))  # a sentence's full stop is not part of it
     for pattern in (r"\bmy ([\w.-]+) (?:repo|repository)\b", r"\b(?:repo|repository) ([\w.-]*[-_.][\w.-]*)\b",
                     r"\b(?:in|of|for) ([\w.-]+[-_.][\w.-]+)\b"):
         if match := re.search(pattern, message, re.I):
@@ -144,6 +148,9 @@ def _plan_tool_calls(tools: list[dict[str, Any]], messages: list[dict[str, Any]]
                 chosen.append(tool_name)
             elif wants_both and _provider(tool_name) not in {_provider(c) for c in chosen}:
                 chosen.append(tool_name)
+    if not chosen:  # any other tool (a developer's own): the first whose distinctive name word is mentioned
+        words = set(re.findall(r"[a-z0-9]+", lowered))
+        chosen = [name for name in by_name if words & (set(name.lower().split("_")) - _GENERIC_WORDS)][:1]
     zone = _zone(messages)
     return [{"id": "call_" + secrets.token_hex(8), "type": "function",
              "function": {"name": name, "arguments": json.dumps(

@@ -26,6 +26,7 @@ from typing import Any, Literal
 INTERRUPT_TYPE = "auth0/authorization_required"
 Status = Literal["authorized", "declined", "expired", "reissue"]
 STATUSES: tuple[str, ...] = ("authorized", "declined", "expired", "reissue")
+REISSUE = "reissue"  # the pause's link is dead (expired, used): try the token again, else pause with a fresh link
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,11 @@ from .context import current_context
 from auth.token_vault import ProviderToken
 
 from .provider_errors import ProviderError, ProviderInsufficientScope, ProviderUnauthorized, ProviderUnreachable
-from .vault import GITHUB, call_with_token
+from .providers import GITHUB
+from .vault import call_with_token
 
-READ_SCOPES = ["repo"]  # private repositories and their issues need `repo`
-WRITE_SCOPES = ["repo"]
+READ_SCOPES = GITHUB.scopes("read")
+WRITE_SCOPES = GITHUB.scopes("write")
 MAX_ITEMS = 30
 # GitHub's rules: an owner is 1–39 alphanumerics or single inner hyphens; a repository name is 1–100 of
 # letters, digits, ".", "-", "_" — and never "." or "..", which would walk the URL path.

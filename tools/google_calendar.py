@@ -33,13 +33,13 @@ from auth.token_vault import ProviderToken
 
 from .provider_errors import (ProviderConflict, ProviderError, ProviderInsufficientScope, ProviderUnauthorized,
                               ProviderUnreachable)
-from .vault import GOOGLE, call_with_token
+from .providers import GOOGLE
+from .vault import call_with_token
 from .zones import check_year, resolve_zone
 
-SCOPE = "https://www.googleapis.com/auth/"
-READ_SCOPES = [SCOPE + "calendar.readonly"]
-WRITE_SCOPES = [SCOPE + "calendar.events"]
-FREEBUSY_SCOPES = [SCOPE + "calendar.freebusy"]
+READ_SCOPES = GOOGLE.scopes("read")
+WRITE_SCOPES = GOOGLE.scopes("write")
+FREEBUSY_SCOPES = GOOGLE.scopes("freebusy")
 MAX_EVENTS = 25
 
 
@@ -60,7 +60,7 @@ async def _execute(token: ProviderToken, make_request: Any, *, num_retries: int 
 
     try:
         return await asyncio.to_thread(run)
-    except google.auth.exceptions.RefreshError as exc:  # how a bare-token 401 surfaces (PROTOCOLS §6)
+    except google.auth.exceptions.RefreshError as exc:  # how a bare-token 401 surfaces (docs/protocols.md §6)
         raise ProviderUnauthorized("Google rejected the access token") from exc
     except HttpError as exc:
         if exc.status_code == 401:

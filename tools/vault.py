@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from langgraph.config import get_config
@@ -32,39 +31,27 @@ from langgraph.types import interrupt
 from auth.errors import AuthError, AuthorizationRequired
 from auth.token_vault import ProviderToken
 
+from .authorization import REISSUE, AuthorizationAnswer, AuthorizationRequest
 from .context import current_context
 from .provider_errors import ProviderError, ProviderInsufficientScope, ProviderUnauthorized
+from .providers import Provider
 
 log = logging.getLogger(__name__)
 
-INTERRUPT_TYPE = "auth0/authorization_required"
 MAX_AUTHORIZATION_ROUNDS = 2
-REISSUE = "reissue"  # resume status: the pause's link is dead, offer a fresh one (not a round)
 MAX_REISSUES = 20
 
 
-@dataclass(frozen=True)
-class Connection:
-    name: str  # Auth0 connection: "google-oauth2", "github"
-    label: str  # what the user calls it: "Google Calendar", "GitHub"
-
-
-GOOGLE = Connection("google-oauth2", "Google Calendar")
-GITHUB = Connection("github", "GitHub")
-
-
-def authorization_payload(request: Any, tool: str, connection: Connection, reason: str) -> dict[str, Any]:
-    """The interrupt value of DESIGN.md §3: JSON only, everything a client needs, no token."""
+def authorization_payload(request: Any, tool: str, provider: Provider, reason: str) -> dict[str, Any]:
+    """The interrupt value (`AuthorizationRequest` as JSON): everything a client needs, no token."""
     why = "grant more access to" if reason == "insufficient_scope" else "allow access to"
-    return {
-        "type": INTERRUPT_TYPE, "connection": connection.name, "scopes": list(request.scopes),
-        "authorize_url": request.authorize_url, "state": request.state,
-        "expires_at": request.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "tool": tool,
-        "message": f"Please {why} {connection.label} to continue.", "reason": reason,
-    }
+    return AuthorizationRequest(
+        connection=provider.name, scopes=list(request.scopes), authorize_url=request.authorize_url,
+        state=request.state, expires_at=request.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"), tool=tool,
+        message=f"Please {why} {provider.label} to continue.", reason=reason).to_json()
 
 
-async def call_with_token(tool: str, tool_call_id: str, connection: Connection, scopes: Sequence[str],
+async def call_with_token(tool: str, tool_call_id: str, connection: Provider, scopes: Sequence[str],
                           call: Callable[[ProviderToken], Awaitable[str]]) -> str:
     """Run `call` with a provider token for `connection`, pausing the run for authorization if needed.
 
@@ -113,7 +100,7 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Connection, 
         if context.ask_authorization is not None:
             # Another client's way to ask (MCP elicitation): it answers like interrupt() or raises its own
             # protocol error, which must reach that client untouched.
-            answer = await context.ask_authorization(tool, connection, step_up)
+            answer = AuthorizationAnswer.from_json(await context.ask_authorization(tool, connection, step_up))
         else:
             try:
                 linker = services.linker(runtime.store)
@@ -130,8 +117,11 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Connection, 
                 return (f"Error: the {connection.label} authorization link could not be prepared "
                         f"({type(exc).__name__}); {tool} did not run. The user can ask again.")
             # Outside the try: the interrupt is LangGraph's control flow.
-            answer = interrupt(authorization_payload(request, tool, connection, step_up.reason))
-        status = answer.get("status") if isinstance(answer, dict) else str(answer)
+            answer = AuthorizationAnswer.from_json(
+                interrupt(authorization_payload(request, tool, connection, step_up.reason)))
+            if not answer.answers(request.state):  # an answer to another request never authorizes this one
+                answer = AuthorizationAnswer(request.state, REISSUE)
+        status = answer.status
         if status == REISSUE and reissues < MAX_REISSUES:
             reissues += 1
             services.vault.invalidate(user, connection.name)

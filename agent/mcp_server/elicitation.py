@@ -39,7 +39,7 @@ from auth.errors import AuthError, AuthorizationRequired, LinkingError
 from auth.oidc import InvalidToken, OIDCProvider
 from auth.token_endpoint import token_request
 from tools.services import Services
-from tools.vault import Connection
+from tools.providers import Provider
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Elicitation:
 
     id: str
     sub: str
-    connection: Connection
+    connection: Provider
     scopes: list[str]
     expires_at: float
     status: str = "pending"  # pending | declined (authorized ones are forgotten: the token is there)
@@ -88,7 +88,7 @@ class Elicitations:
         self._logins: dict[str, _Login] = {}
 
     # -- the tool side --------------------------------------------------------------------------
-    async def ask(self, sub: str, session: ServerSession | None, tool: str, connection: Connection,
+    async def ask(self, sub: str, session: ServerSession | None, tool: str, connection: Provider,
                   step_up: AuthorizationRequired) -> dict[str, str]:
         """The `ask_authorization` hook of `tools.vault.call_with_token`: answers like `interrupt()`
         would (a status the tool explains), or raises -32042 with the URL for the client to open."""

@@ -1,4 +1,4 @@
-"""My Account API, Connected Accounts (PROTOCOLS.md §3): how current tenants fill Token Vault.
+"""My Account API, Connected Accounts (docs/protocols.md §3): how current tenants fill Token Vault.
 
 `POST /me/v1/connected-accounts/connect` opens a flow and returns a `connect_uri` + ticket; the browser
 consents there and comes back with a `connect_code`; `POST …/complete` (with the PKCE verifier) stores the
