@@ -31,7 +31,7 @@ class Services:
     def create(cls, settings: Settings | None = None, store: BaseStore | None = None) -> "Services":
         settings = settings or get_settings()
         http = httpx.AsyncClient(timeout=settings.http_timeout_seconds, transport=ShardedTransport())
-        return cls(settings, http, TokenVault(settings, http=http), store or InMemoryStore())
+        return cls(settings, http, TokenVault(settings), store or InMemoryStore())
 
     def linker(self, store: BaseStore | None = None) -> AccountLinker:
         """The linker over `store` (the graph's store when it runs with one, else our own)."""
@@ -41,6 +41,7 @@ class Services:
         return self._linkers[id(store)]
 
     async def aclose(self) -> None:
+        await self.vault.aclose()
         await self.http.aclose()
 
 

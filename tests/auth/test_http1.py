@@ -1,0 +1,114 @@
+"""auth.http1.FormClient against loopback servers that answer the ways real servers do: chunked bodies,
+`Connection: close`, a body that runs to the end of the connection, a kept connection the server has
+closed meanwhile, and no answer at all."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from auth.http1 import FormClient, HTTPError
+
+
+async def _serve(answer):
+    """A server that reads one request head+body per call of `answer(writer, body)`; returns (url, hits, stop)."""
+    hits: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nth = 0
+        try:
+            while True:
+                nth += 1
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(next(l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")))
+                body = await reader.readexactly(length)
+                hits.append(head + body)
+                if await answer(writer, body, nth) == "close":
+                    writer.close()
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/tenant", hits, server
+
+
+async def test_content_length_keep_alive_and_request_shape():
+    async def answer(writer, body, nth):
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\": 1}  ")
+
+    url, hits, server = await _serve(answer)
+    client = FormClient(url)
+    for _ in range(3):
+        response = await client.post("/oauth/token", b"a=1&b=two")
+        assert response.status_code == 200 and response.json() == {"ok": 1}
+    assert len(client._idle) == 1  # one connection, reused
+    assert hits[0].startswith(b"POST /tenant/oauth/token HTTP/1.1\r\n")
+    assert b"Content-Type: application/x-www-form-urlencoded" in hits[0] and hits[0].endswith(b"\r\n\r\na=1&b=two")
+    await client.aclose()
+    server.close()
+
+
+async def test_chunked_and_interim_and_retry_after_header():
+    async def answer(writer, body, nth):
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        await asyncio.sleep(0.01)
+        writer.write(b"7\r\n{\"error\r\na;ext=1\r\n\": \"slow\"}\r\n0\r\n\r\n")
+
+    url, hits, server = await _serve(answer)
+    client = FormClient(url)
+    response = await client.post("/oauth/token", b"x=1")
+    assert (response.status_code, response.headers["retry-after"], response.json()) == (429, "3", {"error": "slow"})
+    await client.aclose()
+    server.close()
+
+
+async def test_connection_close_and_body_to_eof():
+    async def answer(writer, body, nth):
+        if body == b"n=1":
+            writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")
+        else:
+            writer.write(b"HTTP/1.0 403 Forbidden\r\n\r\n{\"error\": \"access_denied\"}")
+        return "close"
+
+    url, hits, server = await _serve(answer)
+    client = FormClient(url)
+    assert (await client.post("/oauth/token", b"n=1")).json() == {}
+    assert client._idle == []  # not kept after Connection: close
+    response = await client.post("/oauth/token", b"n=2")
+    assert response.status_code == 403 and response.json() == {"error": "access_denied"}
+    await client.aclose()
+    server.close()
+
+
+async def test_kept_connection_closed_by_server_is_retried_once_on_a_new_one():
+    async def answer(writer, body, nth):
+        if nth == 2:  # the server gave up on the kept connection just as the request arrived
+            return "close"
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    url, hits, server = await _serve(answer)
+    client = FormClient(url)
+    await client.post("/oauth/token", b"n=1")
+    response = await client.post("/oauth/token", b"n=2")
+    assert response.status_code == 200
+    assert [h.rsplit(b"\n", 1)[1] for h in hits] == [b"n=1", b"n=2", b"n=2"]  # sent again, once, on a new connection
+    await client.aclose()
+    server.close()
+
+
+async def test_no_answer_times_out_and_refused_is_http_error():
+    async def answer(writer, body, nth):
+        await asyncio.sleep(5)
+
+    url, hits, server = await _serve(answer)
+    client = FormClient(url, timeout=0.2)
+    with pytest.raises(HTTPError, match="within 0.2 s"):
+        await client.post("/oauth/token", b"x=1")
+    assert client._idle == []  # a timed-out connection is never reused
+    server.close()
+    refused = FormClient("http://127.0.0.1:9/")
+    with pytest.raises(HTTPError, match="cannot reach"):
+        await refused.post("/oauth/token", b"x=1")
