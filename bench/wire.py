@@ -67,8 +67,14 @@ async def _single_round_trip(client, repeats: int) -> list[float]:
     return samples
 
 
+AUTH0AI = "auth0-ai-langchain with_token_vault"
+
+
 async def run_wire(*, sizes=(10, 100, 1000), latencies_ms=(20, 100), repeats: int = 5,
-                   factories=(FloorClient, AiohttpClient, VaultClient, HttpxClient)) -> dict[str, Any]:
+                   factories=(FloorClient, AiohttpClient, VaultClient, HttpxClient),
+                   auth0ai=None, auth0ai_max_n: int = 100) -> dict[str, Any]:
+    """`auth0ai(base_url, n, repeats)` runs the auth0-ai-langchain row in its own process (its exchanges
+    go out one after another, so it is skipped above `auth0ai_max_n`: ≈ N round trips)."""
     results: dict[str, Any] = {"repeats": repeats, "latencies": {}}
     with StubServer() as stub:
         for delay in latencies_ms:
@@ -97,6 +103,15 @@ async def run_wire(*, sizes=(10, 100, 1000), latencies_ms=(20, 100), repeats: in
                         cell.server_cpu.append((stub.cpu() - server_before) / n)
                 for client in clients:
                     await client.aclose()
+                if auth0ai is not None and n <= auth0ai_max_n:
+                    server_before = stub.cpu()
+                    theirs = await asyncio.to_thread(auth0ai, stub.base_url, n, repeats)
+                    if "seconds" in theirs:
+                        cells[AUTH0AI] = Cell(theirs["seconds"], [c / n for c in theirs["cpu"]],
+                                              [(stub.cpu() - server_before) / (n * (repeats + 1))] * repeats)
+                        per_latency.setdefault("auth0ai_ok", {})[str(n)] = [theirs["ok"], n * repeats, theirs["errors"]]
+                    else:
+                        per_latency.setdefault("auth0ai_error", theirs.get("error", "did not run"))
                 per_latency["sizes"][str(n)] = {
                     name: {"round_trips": spread([w / round_trip for w in cell.wall]), "wall_s": spread(cell.wall),
                            "client_cpu_ms": spread([c * 1000 for c in cell.client_cpu]),
