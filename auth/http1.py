@@ -27,11 +27,20 @@ class HTTPError(Exception):
     """The request did not get an answer: refused, reset, timed out or a malformed response."""
 
 
+class ConnectFailed(HTTPError):
+    """No connection could be opened (nothing was sent)."""
+
+
+class TimedOut(HTTPError):
+    """No complete answer within the timeout."""
+
+
 @dataclass(frozen=True)
 class Response:
     status_code: int
     headers: dict[str, str]  # lower-cased names; the last value wins
     content: bytes
+    raw_headers: list[tuple[bytes, bytes]] = ()  # as received, in order
 
     def json(self) -> Any:
         return json.loads(self.content)
@@ -47,6 +56,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.keep_alive = True
         self.received = False  # any byte of the current response
+        self.no_body = False  # the current request was HEAD
         self.idle_since = 0.0
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
@@ -83,14 +93,19 @@ class _Connection(asyncio.Protocol):
         lines = bytes(buffer[:head_end]).decode("latin-1").split("\r\n")
         version, status, *_ = lines[0].split(" ", 2)
         headers: dict[str, str] = {}
+        raw: list[tuple[bytes, bytes]] = []
         for line in lines[1:]:
             name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+            name, value = name.strip(), value.strip()
+            headers[name.lower()] = value
+            raw.append((name.encode("latin-1"), value.encode("latin-1")))
         start = head_end + 4
         if status.startswith("1"):  # an interim response: drop it, wait for the real one
             del buffer[:start]
             return self._finish(eof=eof)
-        if "chunked" in headers.get("transfer-encoding", "").lower():
+        if self.no_body or status in ("204", "304"):
+            body, end = b"", start
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
             body, end = _dechunk(buffer, start)
             if body is None:
                 return False
@@ -107,7 +122,7 @@ class _Connection(asyncio.Protocol):
         del buffer[:end]
         if headers.get("connection", "").lower() == "close" or version == "HTTP/1.0":
             self.keep_alive = False
-        self.waiter.set_result(Response(int(status), headers, body))
+        self.waiter.set_result(Response(int(status), headers, body, raw))
         return True
 
 
@@ -130,8 +145,8 @@ def _dechunk(buffer: bytearray, pos: int) -> tuple[bytes | None, int]:
         pos += size + 2
 
 
-class FormClient:
-    """POST `application/x-www-form-urlencoded` bodies to one origin over pooled keep-alive connections.
+class OriginClient:
+    """Requests to one origin over pooled keep-alive connections; `post` sends a url-encoded form.
 
     Connections are opened on demand (no cap: the exchanges of concurrent runs go out together) and up to
     `max_idle` are kept for reuse. A request on a reused connection that the server had already closed is
@@ -155,26 +170,37 @@ class FormClient:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def post(self, path: str, body: bytes) -> Response:
+        """POST a form; sent again once on a new connection if a kept one turns out closed (safe for the
+        token endpoint, which has no side effect a repeat could double)."""
         head = (f"POST {self.prefix}{path} HTTP/1.1\r\nHost: {self.host_header}\r\nAccept: application/json\r\n"
                 f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        return await self.send(head + body, resend_if_stale=True)
+
+    async def send(self, request: bytes, *, resend_if_stale: bool, head: bool = False,
+                   timeout: float | None = None) -> Response:
+        """Send one whole request (head and body) and read its response. `resend_if_stale` allows a second
+        attempt when a reused keep-alive connection was closed before any byte of an answer: only for
+        requests that are safe to repeat."""
+        timeout = self.timeout if timeout is None else timeout
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(timeout):
                 conn, reused = await self._acquire()
                 try:
-                    return await self._send(conn, head + body)
+                    return await self._send(conn, request, head)
                 except HTTPError:
-                    if not (reused and not conn.received):
+                    if not (resend_if_stale and reused and not conn.received):
                         raise
                 conn, _ = await self._acquire(fresh=True)  # the server had closed the kept connection
-                return await self._send(conn, head + body)
+                return await self._send(conn, request, head)
         except TimeoutError:
-            raise HTTPError(f"no answer from {self.host} within {self.timeout:g} s") from None
+            raise TimedOut(f"no answer from {self.host} within {timeout:g} s") from None
         except OSError as exc:
-            raise HTTPError(f"cannot reach {self.host}: {exc.strerror or exc}") from None
+            raise ConnectFailed(f"cannot reach {self.host}: {exc.strerror or exc}") from None
 
-    async def _send(self, conn: _Connection, request: bytes) -> Response:
+    async def _send(self, conn: _Connection, request: bytes, head: bool = False) -> Response:
         conn.waiter = self._loop.create_future()
         conn.received = False
+        conn.no_body = head
         conn.transport.write(request)
         try:
             response = await conn.waiter

@@ -25,7 +25,7 @@ import httpx
 
 from .credentials import UserCredentials
 from .errors import AuthorizationRequired, Misconfigured, SessionExpired, TransientError
-from .http1 import FormClient, HTTPError
+from .http1 import OriginClient, HTTPError
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class ProviderToken:
 
 
 class TokenVault:
-    """The exchange goes out over `auth.http1.FormClient` (the CPU per exchange is what limits hundreds of
+    """The exchange goes out over `auth.http1.OriginClient` (the CPU per exchange is what limits hundreds of
     concurrent runs; see that module), or over `http` when one is given or the environment sets a proxy
     for the tenant."""
 
@@ -59,7 +59,7 @@ class TokenVault:
                  skew_seconds: float = 60.0, max_attempts: int = 3, backoff_base: float = 0.2) -> None:
         self.settings = settings
         self._http = http
-        self._wire: FormClient | None = None
+        self._wire: OriginClient | None = None
         self._form_head = ""  # the url-encoded part of the form that is the same for every exchange
         self.skew_seconds = skew_seconds
         self.max_attempts = max_attempts
@@ -167,7 +167,7 @@ class TokenVault:
             if proxies.get(urlsplit(base).scheme) and not urllib.request.proxy_bypass(host):
                 self._http = httpx.AsyncClient(timeout=self.settings.http_timeout_seconds)
             else:
-                self._wire = FormClient(base, timeout=self.settings.http_timeout_seconds)
+                self._wire = OriginClient(base, timeout=self.settings.http_timeout_seconds)
         if self._wire is not None:
             return await self._wire.post("/oauth/token", body)
         return await self._http.post(self.settings.auth0_base_url + "/oauth/token", content=body,

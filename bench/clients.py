@@ -182,3 +182,15 @@ class TunedAiohttpClient:
 
     async def aclose(self) -> None:
         await self.session.close()
+
+
+class HttpxHttp1Client(HttpxClient):
+    name = "httpx API over auth.transport (agent's shared client)"
+
+    def __init__(self, base_url: str) -> None:
+        import httpx
+
+        from auth.transport import Http1Transport
+
+        self.url = base_url + "/oauth/token"
+        self.http = httpx.AsyncClient(timeout=60, transport=Http1Transport(max_idle_per_origin=2048))

@@ -15,7 +15,7 @@ from langgraph.store.memory import InMemoryStore
 
 from auth.linking import AccountLinker
 from auth.settings import Settings, get_settings
-from auth.transport import ShardedTransport
+from auth.transport import Http1Transport
 from auth.token_vault import TokenVault
 
 
@@ -30,7 +30,7 @@ class Services:
     @classmethod
     def create(cls, settings: Settings | None = None, store: BaseStore | None = None) -> "Services":
         settings = settings or get_settings()
-        http = httpx.AsyncClient(timeout=settings.http_timeout_seconds, transport=ShardedTransport())
+        http = httpx.AsyncClient(timeout=settings.http_timeout_seconds, transport=Http1Transport())
         return cls(settings, http, TokenVault(settings), store or InMemoryStore())
 
     def linker(self, store: BaseStore | None = None) -> AccountLinker:

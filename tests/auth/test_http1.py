@@ -1,4 +1,4 @@
-"""auth.http1.FormClient against loopback servers that answer the ways real servers do: chunked bodies,
+"""auth.http1.OriginClient against loopback servers that answer the ways real servers do: chunked bodies,
 `Connection: close`, a body that runs to the end of the connection, a kept connection the server has
 closed meanwhile, and no answer at all."""
 
@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from auth.http1 import FormClient, HTTPError
+from auth.http1 import OriginClient, HTTPError
 
 
 async def _serve(answer):
@@ -39,7 +39,7 @@ async def test_content_length_keep_alive_and_request_shape():
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\": 1}  ")
 
     url, hits, server = await _serve(answer)
-    client = FormClient(url)
+    client = OriginClient(url)
     for _ in range(3):
         response = await client.post("/oauth/token", b"a=1&b=two")
         assert response.status_code == 200 and response.json() == {"ok": 1}
@@ -58,7 +58,7 @@ async def test_chunked_and_interim_and_retry_after_header():
         writer.write(b"7\r\n{\"error\r\na;ext=1\r\n\": \"slow\"}\r\n0\r\n\r\n")
 
     url, hits, server = await _serve(answer)
-    client = FormClient(url)
+    client = OriginClient(url)
     response = await client.post("/oauth/token", b"x=1")
     assert (response.status_code, response.headers["retry-after"], response.json()) == (429, "3", {"error": "slow"})
     await client.aclose()
@@ -74,7 +74,7 @@ async def test_connection_close_and_body_to_eof():
         return "close"
 
     url, hits, server = await _serve(answer)
-    client = FormClient(url)
+    client = OriginClient(url)
     assert (await client.post("/oauth/token", b"n=1")).json() == {}
     assert client._idle == []  # not kept after Connection: close
     response = await client.post("/oauth/token", b"n=2")
@@ -90,7 +90,7 @@ async def test_kept_connection_closed_by_server_is_retried_once_on_a_new_one():
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
 
     url, hits, server = await _serve(answer)
-    client = FormClient(url)
+    client = OriginClient(url)
     await client.post("/oauth/token", b"n=1")
     response = await client.post("/oauth/token", b"n=2")
     assert response.status_code == 200
@@ -104,11 +104,11 @@ async def test_no_answer_times_out_and_refused_is_http_error():
         await asyncio.sleep(5)
 
     url, hits, server = await _serve(answer)
-    client = FormClient(url, timeout=0.2)
+    client = OriginClient(url, timeout=0.2)
     with pytest.raises(HTTPError, match="within 0.2 s"):
         await client.post("/oauth/token", b"x=1")
     assert client._idle == []  # a timed-out connection is never reused
     server.close()
-    refused = FormClient("http://127.0.0.1:9/")
+    refused = OriginClient("http://127.0.0.1:9/")
     with pytest.raises(HTTPError, match="cannot reach"):
         await refused.post("/oauth/token", b"x=1")
