@@ -5,6 +5,8 @@
   write the request, parse status, headers and JSON — and nothing else: the wire floor.
 - `AiohttpClient`: aiohttp's `ClientSession` used the plain way.
 - `HttpxClient`: httpx's default `AsyncClient` (httpcore/anyio/h11), the HTTP path before #14.
+- `HttpxHttp1Client`: httpx's API over `auth.transport.Http1Transport`, the agent's shared client (GitHub,
+  linking, Management API).
 - `VaultClient`: ours, `auth.token_vault.TokenVault.get_token` for a distinct user per call (so every
   call is a real exchange, with its cache, single-flight and error typing).
 
@@ -158,30 +160,6 @@ class VaultClient:
 
     async def aclose(self) -> None:
         await self.vault.aclose()
-
-
-class TunedAiohttpClient:
-    name = "aiohttp tuned"
-
-    def __init__(self, base_url: str) -> None:
-        import aiohttp
-        from yarl import URL
-
-        self.url = URL(base_url + "/oauth/token")
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                             cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
-                                             timeout=aiohttp.ClientTimeout(total=10))
-        self.headers = {"content-type": "application/x-www-form-urlencoded"}
-
-    async def exchange(self, i: int) -> str:
-        async with self.session.post(self.url, data=urlencode(token_form(i)).encode(), headers=self.headers) as response:
-            body = await response.read()
-            if response.status != 200:
-                raise RuntimeError(response.status)
-            return json.loads(body)["access_token"]
-
-    async def aclose(self) -> None:
-        await self.session.close()
 
 
 class HttpxHttp1Client(HttpxClient):

@@ -260,9 +260,16 @@ def _bare_react_graph(settings: Settings, http: httpx.AsyncClient, access_token:
                                   params={"per_page": 30, "sort": "full_name"},
                                   headers={"Authorization": f"Bearer {access_token}",
                                            "Accept": "application/vnd.github+json"})
-        return "Repositories:\n" + "\n".join(f"- {r['full_name']}" for r in response.json())
+        # the same text as tools/github.py, so the model's answer (and its streamed chunks) is the same
+        lines = [f"- {r['full_name']} ({'private' if r.get('private') else 'public'}, "
+                 f"{r.get('open_issues_count', 0)} open issues){': ' + r['description'] if r.get('description') else ''}"
+                 for r in response.json()]
+        return "Repositories:\n" + "\n".join(lines)
 
-    model = make_model(settings).bind_tools([list_github_repositories])
+    from agent.graph import TOOLS
+
+    # The model sees the same six tool definitions as ours (the same request); only the GitHub one runs.
+    model = make_model(settings).bind_tools(TOOLS)
 
     async def call_model(state: MessagesState) -> dict:
         return {"messages": [await model.ainvoke([SystemMessage(system_prompt("UTC")), *state["messages"]])]}
@@ -301,7 +308,8 @@ async def bench_full_run(sandbox: SandboxServer, settings: Settings, report: Rep
     for side in sides.values():  # warm: connections, the model's client, the token cache
         for _ in range(3):
             answer = await side()
-    assert "Repositories" in answer, answer
+    answers = {name: await side() for name, side in sides.items()}
+    assert answers["ours"] == answers["bare"] and "Repositories" in answers["ours"], answers
     wall = {k: [] for k in sides}
     cpu = {k: [] for k in sides}
     for _ in range(REPEATS):

@@ -10,6 +10,7 @@ the floor client at that latency, measured in the same run.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import statistics
 import subprocess
@@ -19,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from .clients import AiohttpClient, FloorClient, HttpxClient, VaultClient
+from .clients import AiohttpClient, FloorClient, HttpxClient, HttpxHttp1Client, VaultClient
 
 
 class StubServer:
@@ -71,7 +72,7 @@ AUTH0AI = "auth0-ai-langchain with_token_vault"
 
 
 async def run_wire(*, sizes=(10, 100, 1000), latencies_ms=(20, 100), repeats: int = 5,
-                   factories=(FloorClient, AiohttpClient, VaultClient, HttpxClient),
+                   factories=(FloorClient, AiohttpClient, VaultClient, HttpxHttp1Client, HttpxClient),
                    auth0ai=None, auth0ai_max_n: int = 100) -> dict[str, Any]:
     """`auth0ai(base_url, n, repeats)` runs the auth0-ai-langchain row in its own process (its exchanges
     go out one after another, so it is skipped above `auth0ai_max_n`: ≈ N round trips)."""
@@ -93,6 +94,7 @@ async def run_wire(*, sizes=(10, 100, 1000), latencies_ms=(20, 100), repeats: in
                     for client in clients:
                         if hasattr(client, "next_round"):
                             client.next_round()
+                        gc.collect()  # garbage left by the previous client is not this one's cost
                         server_before, cpu_before = stub.cpu(), time.process_time()
                         started = time.perf_counter()
                         await asyncio.gather(*(client.exchange(i) for i in range(n)))
