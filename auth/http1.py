@@ -6,8 +6,12 @@ tokens at once, that CPU — not the tenant — sets the wall time. The exchange
 POST with a form body, a JSON answer with Content-Length (or chunked), TLS, keep-alive. This does only
 that, on `asyncio.Protocol`, and everything else in the project keeps using httpx.
 
-What it does not do: proxies (`FormPoster` falls back to httpx when the environment configures one for
-the host), redirects, compression, HTTP/2, request bodies other than bytes.
+`auth/transport.py` puts the same client under httpx's API for the agent's other calls (GitHub, linking,
+Management API): they keep httpx's interface and lose most of its per-request CPU.
+
+What it does not do: proxies (with HTTP(S)_PROXY set, the Token Vault and the shared client use httpx's
+own transport instead), HTTP/2, streaming request or response bodies (both are read whole), decompression
+and redirects (httpx does them above the transport).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ per request (bench/README.md); this one hands the request, as httpx built it, to
 origin and gives back an `httpx.Response`, so callers keep httpx (its errors, redirects, decoding, auth)
 and lose most of the overhead. A kept connection found closed before any answer is reused only for
 requests that are safe to repeat (GET, HEAD, OPTIONS, PUT, DELETE): a POST is never sent twice.
-Proxies: httpx mounts its own transports for hosts the environment proxies, so they bypass this one.
+Proxies: httpx reads HTTP(S)_PROXY only with its own transport, so `tools/services.py` uses this one only
+when the environment sets no proxy.
 """
 
 from __future__ import annotations

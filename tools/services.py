@@ -7,6 +7,7 @@ in the process so the Token Vault cache and single-flight work across users and 
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from dataclasses import dataclass, field
 
 import httpx
@@ -30,7 +31,7 @@ class Services:
     @classmethod
     def create(cls, settings: Settings | None = None, store: BaseStore | None = None) -> "Services":
         settings = settings or get_settings()
-        http = httpx.AsyncClient(timeout=settings.http_timeout_seconds, transport=Http1Transport())
+        http = httpx.AsyncClient(timeout=settings.http_timeout_seconds, transport=_transport())
         return cls(settings, http, TokenVault(settings), store or InMemoryStore())
 
     def linker(self, store: BaseStore | None = None) -> AccountLinker:
@@ -43,6 +44,13 @@ class Services:
     async def aclose(self) -> None:
         await self.vault.aclose()
         await self.http.aclose()
+
+
+def _transport() -> httpx.AsyncBaseTransport | None:
+    """`auth.transport.Http1Transport` (a fraction of httpcore's CPU per request), unless the environment
+    configures a proxy: httpx honours HTTP(S)_PROXY only with its own transport, so then it keeps that."""
+    proxies = urllib.request.getproxies()
+    return None if proxies.get("https") or proxies.get("http") else Http1Transport()
 
 
 _per_loop: dict[int, Services] = {}
