@@ -34,6 +34,7 @@ GRANT_TYPE = "urn:auth0:params:oauth:grant-type:token-exchange:federated-connect
 REQUESTED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/federated-connection-access-token"
 NOT_LINKED_ERRORS = {"tokenset_not_found", "federated_connection_refresh_token_not_found"}
 RETRY_AFTER_CAP = 10.0
+SWEEP_AT = 4096  # cache keys before expired tokens are swept out
 
 
 @dataclass(frozen=True, repr=False)
@@ -66,6 +67,7 @@ class TokenVault:
         self.backoff_base = backoff_base
         # keyed by (user, subject-token fingerprint, connection, login_hint); never by the token itself
         self._cache: dict[tuple[str, str, str, str], list[ProviderToken]] = {}
+        self._sweep_at = SWEEP_AT
         self._inflight: dict[tuple[str, str, str, str, frozenset[str]], asyncio.Future[ProviderToken]] = {}
 
     # -- public -----------------------------------------------------------------------------------
@@ -106,8 +108,11 @@ class TokenVault:
 
     # -- cache ------------------------------------------------------------------------------------
     def _cached(self, key: tuple[str, str, str, str], scopes: Sequence[str]) -> ProviderToken | None:
+        entries = self._cache.get(key)
+        if not entries:
+            return None
         now = time.time()
-        entries = [t for t in self._cache.get(key, []) if t.expires_at - self.skew_seconds > now]
+        entries = [t for t in entries if t.expires_at - self.skew_seconds > now]
         if entries:
             self._cache[key] = entries
         else:
@@ -117,6 +122,20 @@ class TokenVault:
     def _store(self, key: tuple[str, str, str, str], token: ProviderToken) -> None:
         entries = [t for t in self._cache.get(key, []) if not token.scopes >= t.scopes]
         self._cache[key] = [token, *entries]
+        if len(self._cache) > self._sweep_at:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        """Drop expired tokens of every key. Keys change when a subject token does (each new access token
+        on the server), so without this the cache would only grow; amortised by doubling the threshold."""
+        now = time.time()
+        for key in list(self._cache):
+            live = [t for t in self._cache[key] if t.expires_at - self.skew_seconds > now]
+            if live:
+                self._cache[key] = live
+            else:
+                del self._cache[key]
+        self._sweep_at = max(SWEEP_AT, 2 * len(self._cache))
 
     # -- exchange ---------------------------------------------------------------------------------
     async def _exchange(self, user: UserCredentials, connection: str, scopes: Sequence[str],
