@@ -121,6 +121,7 @@ class AiohttpClient:
 
 class HttpxClient:
     name = "httpx AsyncClient (default transport)"
+    slow = True
 
     def __init__(self, base_url: str) -> None:
         import httpx
@@ -164,6 +165,7 @@ class VaultClient:
 
 class HttpxHttp1Client(HttpxClient):
     name = "httpx API over auth.transport (agent's shared client)"
+    slow = False
 
     def __init__(self, base_url: str) -> None:
         import httpx
