@@ -13,7 +13,7 @@ help:
 	@echo "make test    - run the whole test suite"
 	@echo "make bench   - run the side-by-side benchmarks"
 	@echo "make sandbox - run the local stand-ins and print their env"
-	@echo "make server  - run 'langgraph dev' on the agent"
+	@echo "make server  - run 'langgraph dev' on the agent (PORT=2024 SERVER_HOST=127.0.0.1; checks config and port first)"
 	@echo "make lock    - re-resolve requirements.lock from pyproject.toml"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -29,8 +29,10 @@ chat: $(STAMP)
 sandbox: $(STAMP)
 	@$(BIN)/vault-agent sandbox
 
+PORT ?= 2024
+SERVER_HOST ?= 127.0.0.1
 server: $(STAMP)
-	@$(BIN)/langgraph dev --no-browser
+	@$(BIN)/python -m agent.serve --host $(SERVER_HOST) --port $(PORT)
 
 browser:
 	@scripts/ensure-chromium

@@ -16,9 +16,11 @@ class UserCredentials:
     id_token: str = field(default="", compare=False)
     refresh_token: str | None = field(default=None, compare=False)  # CLI and notebooks
     access_token: str | None = field(default=None, compare=False)  # the LangGraph server
+    # Connected Accounts on the LangGraph server: the client's My Account API token (no refresh token there).
+    my_account_token: str | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
-        kinds = [k for k in ("refresh_token", "access_token") if getattr(self, k)]
+        kinds = [k for k in ("refresh_token", "access_token", "my_account_token") if getattr(self, k)]
         return f"UserCredentials(sub={self.sub!r}, has={kinds})"
 
     __str__ = __repr__

@@ -49,7 +49,7 @@ class LinkRequest:
 @dataclass(frozen=True)
 class LinkResult:
     state: str
-    status: Literal["authorized", "declined"]
+    status: Literal["authorized", "declined", "expired"]
     user_sub: str
     connection: str
     scopes: list[str]
@@ -122,9 +122,12 @@ class AccountLinker:
 
     # -- Connected Accounts (My Account API) ------------------------------------------------------
     async def _my_account_token(self, user: UserCredentials | None) -> str:
+        if user is not None and user.my_account_token:  # the LangGraph server: the client sent one
+            return user.my_account_token
         if user is None or not user.refresh_token:
-            raise Misconfigured("AUTH0_LINK_MODE=connected_accounts needs the user's refresh token (CLI or "
-                                "notebook session); the LangGraph server only has an access token.")
+            raise Misconfigured("AUTH0_LINK_MODE=connected_accounts needs a My Account API token: the user's "
+                                "refresh token (CLI, notebooks) or, on the LangGraph server, the client's "
+                                "X-My-Account-Token header.")
         body = await self._token_request({"grant_type": "refresh_token", "refresh_token": user.refresh_token,
                                           "audience": self.settings.auth0_base_url + "/me/",
                                           "scope": MY_ACCOUNT_SCOPES})
@@ -165,7 +168,8 @@ class AccountLinker:
         """The Action refuses an id_token_hint older than ten minutes: refresh one when we can."""
         if not user.refresh_token:
             if not user.id_token:
-                raise SessionExpired("No ID token for this session: log in again.")
+                raise SessionExpired("no ID token to send as id_token_hint: log in again (a LangGraph server "
+                                     "client sends it in the X-Id-Token header).")
             return user.id_token
         body = await self._token_request({"grant_type": "refresh_token", "refresh_token": user.refresh_token,
                                           "scope": "openid profile email"})
@@ -192,12 +196,14 @@ class AccountLinker:
             raise LinkingError("unknown_state", "This authorization link is unknown or was already used.")
         await self.store.adelete(NAMESPACE, state)  # single use, whatever happens next
         pending = item.value
-        if pending["expires_at"] <= time.time():
-            raise LinkingError("expired_state", "This authorization link has expired: ask again.")
-        if _base(callback_url) != _base(pending["redirect_uri"]):
-            raise LinkingError("bad_request", "The callback arrived on an unexpected redirect URI.")
         result = dict(state=state, user_sub=pending["user_sub"], connection=pending["connection"],
                       scopes=pending["scopes"], thread_id=pending["thread_id"], extra=dict(pending["extra"]))
+        if pending["expires_at"] <= time.time():
+            error = LinkingError("expired_state", "This authorization link has expired: ask again.")
+            error.expired = LinkResult(status="expired", **result)  # so the caller can still resume the thread
+            raise error
+        if _base(callback_url) != _base(pending["redirect_uri"]):
+            raise LinkingError("bad_request", "The callback arrived on an unexpected redirect URI.")
         if "error" in query:
             if query["error"] == "access_denied":
                 result["extra"]["error_description"] = query.get("error_description", "")

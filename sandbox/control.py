@@ -50,6 +50,16 @@ async def users(request: Request) -> JSONResponse:
     return JSONResponse(_user_json(tenant, user.user_id), 201)
 
 
+async def apis(request: Request) -> JSONResponse:
+    """Create an API (resource server) in the tenant, as the dashboard's Applications › APIs does."""
+    tenant: Tenant = request.app.state.tenant
+    identifier = str((await _body(request)).get("identifier") or "")
+    if not identifier:
+        return _bad("identifier is required")
+    tenant.apis.add(identifier)
+    return JSONResponse({"identifier": identifier}, 201)
+
+
 async def sessions(request: Request) -> JSONResponse:
     tenant: Tenant = request.app.state.tenant
     body = await _body(request)
@@ -165,6 +175,7 @@ async def provider_data(request: Request) -> JSONResponse:
 def create_app(world: World, tenant: Tenant) -> Starlette:
     app = Starlette(routes=[
         Route("/control/users", users, methods=["GET", "POST"]),
+        Route("/control/apis", apis, methods=["POST"]),
         Route("/control/sessions", sessions, methods=["POST"]),
         Route("/control/authorize", authorize, methods=["POST"]),
         Route("/control/tokensets", tokensets, methods=["GET", "POST", "DELETE"]),

@@ -20,6 +20,10 @@ class ControlClient:
                     handle: str | None = None) -> dict[str, Any]:
         return self._call("POST", "/users", json={"name": name, "email": email, "handle": handle})
 
+    def create_api(self, identifier: str) -> None:
+        """Register an API (resource server) whose access tokens Token Vault accepts."""
+        self._call("POST", "/apis", json={"identifier": identifier})
+
     def users(self) -> list[dict[str, Any]]:
         return self._call("GET", "/users")
 

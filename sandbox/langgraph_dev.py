@@ -1,12 +1,14 @@
 """Runs `langgraph dev` for this project on a free loopback port, pointed at a sandbox.
 
 The server loads the repo's langgraph.json rewritten with absolute paths into a temporary folder, so its
-own state (and its reloader, which is off anyway) never touches the project directory. Used by the tests
-and by notebook 02.
+own state (and its reloader, which is off anyway) never touches the project directory. `stop()` then
+`start()` restarts it on the same port and persistence (what a deployment's restart looks like). Used by
+the tests and by notebook 02.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -37,8 +39,18 @@ class LangGraphDev:
         self.env.update(env)
         self.env.setdefault("AUTH0_CALLBACK_URL", self.url + "/auth/callback")
         self.env.setdefault("LANGSMITH_TRACING", "false")
+        if not self.env.get("VAULT_AGENT_ENCRYPTION_KEY"):
+            self.env["VAULT_AGENT_ENCRYPTION_KEY"] = self._workdir_key()
         self.log_path = self.workdir / "server.log"
         self._proc: subprocess.Popen | None = None
+
+    def _workdir_key(self) -> str:
+        """A key kept in the workdir, so a restart on the same persistence opens the same envelopes."""
+        path = self.workdir / "encryption.key"
+        if not path.exists():
+            path.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode())
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     def _write_config(self) -> Path:
         config = json.loads((ROOT / "langgraph.json").read_text())
@@ -50,9 +62,9 @@ class LangGraphDev:
         path.write_text(json.dumps(config))
         return path
 
-    def start(self, timeout: float = 60) -> "LangGraphDev":
+    def start(self, timeout: float = 120) -> "LangGraphDev":
         config = self._write_config()
-        log = open(self.log_path, "w")
+        log = open(self.log_path, "a")
         self._proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "langgraph"), "dev", "--no-browser", "--no-reload",
              "--host", "127.0.0.1", "--port", str(self.port), "--config", str(config)],
@@ -73,7 +85,7 @@ class LangGraphDev:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
-                self._proc.wait(10)
+                self._proc.wait(30)  # a graceful stop flushes the dev server's persistence
             except subprocess.TimeoutExpired:
                 self._proc.kill()
         self._proc = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import base64
 import secrets
 import socket
 import sys
@@ -53,6 +54,8 @@ class SandboxServer:
         for handle, name in SEEDED_USERS:
             self.tenant.create_user(name, f"{handle}@example.com", handle)
         self.openai_api_key = "sk-sandbox-" + secrets.token_hex(8)
+        # For a LangGraph server pointed at this sandbox: the key that seals its runs' credentials.
+        self.encryption_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
         apps = {
             "auth0": create_auth0_app(self.tenant),
             "google": google_calendar.create_app(self.world),
@@ -84,7 +87,9 @@ class SandboxServer:
             "OPENAI_BASE_URL": self.urls["openai"] + "/v1",
             "OPENAI_API_KEY": self.openai_api_key,
             "OPENAI_MODEL": model.MODEL_ID,
-            "SANDBOX_CONTROL_URL": self.urls["control"],
+            "VAULT_AGENT_ENCRYPTION_KEY": self.encryption_key,
+            "SANDBOX_PUBLIC_CLIENT_ID": self.tenant.public_client.client_id,  # for MCP clients that do not register
+            "SANDBOX_CONTROL_URL": self.urls["control"],  # last: SandboxProcess reads up to this line
         }
 
     def start(self) -> "SandboxServer":

@@ -2,50 +2,108 @@
 
 LangGraph passes it to nodes and tools at run time and never checkpoints it — which is why the user's
 Auth0 token lives here and not in state. The CLI and notebooks pass a full `Context`; on the LangGraph
-server the user comes from the request's authentication instead (a client cannot smuggle credentials in
-through the JSON context: only a real `UserCredentials` object is trusted).
+server the user comes from the run's authenticated user instead: its sealed credential envelope
+(`auth/envelope.py`) is opened here, in whichever process runs the graph, and refused unless it was
+sealed for that very user and has not expired. A client cannot smuggle credentials in through the JSON
+context (only a real `UserCredentials` object is trusted), and unknown context or `configurable` keys
+are ignored rather than crashing the run.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from langgraph.config import get_config
 from langgraph.runtime import get_runtime
 
 from auth.credentials import UserCredentials
-from auth.errors import SessionExpired
+from auth.errors import AuthError, SessionExpired
 
 from .services import Services, default_services
 
+log = logging.getLogger(__name__)
 
-@dataclass
+
+@dataclass(init=False)
 class Context:
     user: UserCredentials | None = None
     timezone: str = "UTC"
-    services: Services = field(default_factory=default_services, repr=False)
+    services: Services = field(default=None, repr=False)  # type: ignore[assignment]
+    # A surface without LangGraph interrupts (the MCP server) asks for authorization its own way:
+    # `await ask_authorization(tool, connection, step_up)` answers like `interrupt()` would, or raises.
+    ask_authorization: Callable[..., Awaitable[Any]] | None = field(default=None, repr=False)
+    # Server only: what a pending link request keeps so the callback can resume as the user (sealed).
+    link_extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __init__(self, user: UserCredentials | None = None, timezone: str = "UTC",
+                 services: Services | None = None, ask_authorization: Callable[..., Awaitable[Any]] | None = None,
+                 **ignored: Any) -> None:
+        """Unknown keys (a client's `configurable`/`context` becomes this dict on the server) are dropped,
+        and so is anything a JSON value could smuggle in where an object is expected."""
+        self.user = user if isinstance(user, UserCredentials) else None
+        self.timezone = timezone if _valid_zone(timezone) else "UTC"
+        self.services = services if isinstance(services, Services) else default_services()
+        self.ask_authorization = ask_authorization if callable(ask_authorization) else None
+        self.link_extra = {}
 
 
-def current_context() -> Context:
-    """The context of the running node or tool, with the user resolved."""
+def _valid_zone(name: Any) -> bool:
+    if not isinstance(name, str) or not name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def current_context(*, require_user: bool = False) -> Context:
+    """The context of the running node or tool, with the user resolved when the run's credentials are usable.
+
+    Only what acts for the user asks for `require_user=True` (raises the AuthError that says why); the
+    model node and the tools' time zone and clients work without, so the model can still explain."""
     runtime = get_runtime()
     given: Any = runtime.context
-    if isinstance(given, Context) and isinstance(given.user, UserCredentials):
+    if isinstance(given, Context) and given.user is not None:
         return given
     timezone = getattr(given, "timezone", None) or (given.get("timezone") if isinstance(given, dict) else None)
     services = given.services if isinstance(given, Context) else default_services()
-    return Context(user=_server_user(runtime), timezone=timezone or "UTC", services=services)
+    if not _valid_zone(timezone):
+        timezone = services.settings.vault_agent_timezone
+    context = Context(timezone=timezone or "UTC", services=services)
+    try:
+        context.user, context.link_extra = _server_user(runtime, services)
+    except AuthError:
+        if require_user:
+            raise
+    return context
 
 
-def _server_user(runtime: Any) -> UserCredentials:
-    from auth.server_auth import credentials_for
+def _server_user(runtime: Any, services: Services) -> tuple[UserCredentials, dict[str, Any]]:
+    """The run's user from its sealed envelope, plus what a link request must keep to resume as them."""
+    from auth.server_auth import ENVELOPE_FIELD, sealer
 
     user = runtime.server_info.user if runtime.server_info else None
     if user is None:
         user = get_config().get("configurable", {}).get("langgraph_auth_user")
-    identity = getattr(user, "identity", None) if user is not None else None
-    creds = credentials_for(identity) if identity else None
-    if creds is None:
-        raise SessionExpired("No live credentials for this run's user: call again with a valid access token.")
-    return creds
+    identity = _field(user, "identity")
+    sealed = _field(user, ENVELOPE_FIELD)
+    if not identity or not sealed:
+        raise SessionExpired("This run has no authenticated user with credentials: call the server with "
+                             "Authorization: Bearer <access token>.")
+    envelope = sealer(services.settings).open(sealed, identity)
+    return envelope.credentials(), {"envelope": sealed}
+
+
+def _field(user: Any, name: str) -> str:
+    if user is None:
+        return ""
+    try:
+        value = user[name]
+    except (KeyError, TypeError, AttributeError, NotImplementedError):
+        value = getattr(user, name, "")
+    return value if isinstance(value, str) else ""

@@ -60,7 +60,7 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Connection, 
     Returns the tool's text, or a sentence the model can explain (declined, still missing, outage).
     """
     try:
-        context = current_context()
+        context = current_context(require_user=True)
     except AuthError as exc:
         return f"Error: {exc}"
     runtime = get_runtime()
@@ -94,13 +94,19 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Connection, 
         if rounds >= MAX_AUTHORIZATION_ROUNDS:
             return (f"Authorization for {connection.label} is still missing after {rounds} attempts; "
                     "the user can try again later.")
-        linker = services.linker(runtime.store)
-        request = await linker.start(
-            user, connection.name, step_up.required_scopes, thread_id=thread_id or None,
-            extra={"tool_call_id": tool_call_id, "tool": tool},
-            request_key=f"{thread_id}:{tool_call_id}:{rounds}" if thread_id else None,
-        )
-        answer = interrupt(authorization_payload(request, tool, connection, step_up.reason))
+        if context.ask_authorization is not None:
+            answer = await context.ask_authorization(tool, connection, step_up)
+        else:
+            linker = services.linker(runtime.store)
+            try:
+                request = await linker.start(
+                    user, connection.name, step_up.required_scopes, thread_id=thread_id or None,
+                    extra={"tool_call_id": tool_call_id, "tool": tool, **context.link_extra},
+                    request_key=f"{thread_id}:{tool_call_id}:{rounds}" if thread_id else None,
+                )
+            except AuthError as exc:  # e.g. no ID token for id_token_hint: a sentence, not a crashed run
+                return f"Error: cannot ask for access to {connection.label}: {exc}"
+            answer = interrupt(authorization_payload(request, tool, connection, step_up.reason))
         rounds += 1
         status = answer.get("status") if isinstance(answer, dict) else str(answer)
         if status != "authorized":

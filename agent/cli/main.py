@@ -1,4 +1,4 @@
-"""`vault-agent`: chat, resume, threads, login/logout/whoami, connections, sandbox.
+"""`vault-agent`: chat, resume, threads, login/logout/whoami, connections, mcp, sandbox.
 
 Imports of LangGraph and the clients happen inside the commands, so `vault-agent --help` stays fast.
 Every error reaches the user as one line with what to do; `--debug` adds the traceback.
@@ -184,6 +184,16 @@ def connections_unlink(provider: str = typer.Argument(..., help="google-oauth2 o
     from .commands import unlink
 
     _run(lambda runtime, user: unlink(runtime, user, provider))
+
+
+@app.command()
+def mcp(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8770, "--port"),
+        public_url: str = typer.Option("", "--public-url", help="How MCP clients reach it, if not http://HOST:PORT."),
+        stdio: bool = typer.Option(False, "--stdio", help="MCP over stdin/stdout, as your logged-in user.")) -> None:
+    """Serve the Calendar and GitHub tools to MCP clients (streamable HTTP at /mcp, Auth0-protected)."""
+    from agent.mcp_server.app import main as mcp_main
+
+    raise typer.Exit(mcp_main(host, port, public_url or None, stdio))
 
 
 @app.command()

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import secrets
+import time
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -72,21 +74,54 @@ async def consent(request: Request) -> Response:
     return _render(request, tenant, tenant.decide_consent(tx, form.get("action") == "allow"))
 
 
-async def discovery(request: Request) -> JSONResponse:
-    base = request.app.state.tenant.base_url
-    return JSONResponse({
+def _metadata(base: str) -> dict[str, Any]:
+    return {
         "issuer": base + "/", "authorization_endpoint": base + "/authorize",
         "token_endpoint": base + "/oauth/token", "userinfo_endpoint": base + "/userinfo",
         "jwks_uri": base + "/.well-known/jwks.json", "revocation_endpoint": base + "/oauth/revoke",
-        "end_session_endpoint": base + "/oidc/logout",
+        "end_session_endpoint": base + "/oidc/logout", "registration_endpoint": base + "/oidc/register",
         "response_types_supported": ["code"], "code_challenge_methods_supported": ["S256", "plain"],
         "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
-                                                  "private_key_jwt"],
-        "scopes_supported": ["openid", "profile", "email", "offline_access", "link_account"],
+                                                  "private_key_jwt", "none"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],  # as Auth0: not link_account
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
                                   "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"],
-    })
+    }
+
+
+async def discovery(request: Request) -> JSONResponse:
+    """OpenID Connect discovery; the same document answers RFC 8414 (`oauth-authorization-server`)."""
+    return JSONResponse(_metadata(request.app.state.tenant.base_url))
+
+
+async def register(request: Request) -> JSONResponse:
+    """Dynamic Client Registration (RFC 7591) at Auth0's path: what a spec-following MCP client uses
+    to get a client_id for itself. Public (auth method `none`) unless it asks for a secret."""
+    tenant: Tenant = request.app.state.tenant
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return JSONResponse({"error": "invalid_client_metadata", "error_description": "JSON body expected."}, 400)
+    uris = body.get("redirect_uris")
+    if not isinstance(uris, list) or not uris or not all(isinstance(u, str) and u for u in uris):
+        return JSONResponse({"error": "invalid_redirect_uri", "error_description": "redirect_uris is required."}, 400)
+    method = body.get("token_endpoint_auth_method") or "client_secret_post"
+    if method not in ("none", "client_secret_post", "client_secret_basic"):
+        return JSONResponse({"error": "invalid_client_metadata",
+                             "error_description": f"Unsupported token_endpoint_auth_method {method}."}, 400)
+    client = tenant.register_client(str(body.get("client_name") or ""), uris, public=method == "none")
+    answer: dict[str, Any] = {
+        "client_id": client.client_id, "client_name": client.name, "redirect_uris": client.callbacks,
+        "token_endpoint_auth_method": method, "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"], "client_id_issued_at": int(time.time()),
+    }
+    if not client.public:
+        answer["client_secret"] = client.client_secret
+        answer["client_secret_expires_at"] = 0
+    return JSONResponse(answer, 201)
 
 
 async def jwks(request: Request) -> JSONResponse:
@@ -130,6 +165,8 @@ async def logout(request: Request) -> Response:
 def create_app(tenant: Tenant) -> Starlette:
     app = Starlette(routes=[
         Route("/.well-known/openid-configuration", discovery),
+        Route("/.well-known/oauth-authorization-server", discovery),
+        Route("/oidc/register", register, methods=["POST"]),
         Route("/.well-known/jwks.json", jwks),
         Route("/authorize", authorize),
         Route("/u/login", login, methods=["POST"]),

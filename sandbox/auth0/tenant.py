@@ -77,6 +77,7 @@ class Client:
     grants: set[str]
     callbacks: list[str] = field(default_factory=list)
     jwks: dict[str, Any] | None = None  # for private_key_jwt
+    public: bool = False  # token_endpoint_auth_method "none": no secret, PKCE required
 
     def allows_callback(self, uri: str) -> bool:
         return uri in self.callbacks or bool(LOOPBACK_CALLBACK.match(uri))
@@ -153,10 +154,14 @@ class Tenant:
             "id_token_ttl": 36000,
         }
         self.api_audience = "https://vault-agent.sandbox/api"
+        self.apis = {self.api_audience}  # resource servers (APIs) whose access tokens Token Vault accepts
         self.app_client = self._add_client(
             "vault-agent", {"authorization_code", "refresh_token", TOKEN_VAULT_GRANT}, "sbx-app"
         )
         self.mgmt_client = self._add_client("management", {"client_credentials"}, "sbx-mgmt")
+        # What an MCP client (or any native app) uses when it does not register itself.
+        self.public_client = self._add_client("mcp-client", {"authorization_code", "refresh_token"}, "sbx-pub")
+        self.public_client.public = True
 
     # -- set-up ---------------------------------------------------------------------------------
     @property
@@ -170,6 +175,14 @@ class Tenant:
     def _add_client(self, name: str, grants: set[str], prefix: str) -> Client:
         client = Client(prefix + "-" + secrets.token_hex(8), secrets.token_urlsafe(32), name, grants)
         self.clients[client.client_id] = client
+        return client
+
+    def register_client(self, name: str, redirect_uris: list[str], public: bool) -> Client:
+        """Dynamic Client Registration (RFC 7591) as Auth0 does it: a third-party application."""
+        client = self._add_client(name or "registered", {"authorization_code", "refresh_token"}, "sbx-dcr")
+        client.callbacks, client.public = list(redirect_uris), public
+        if public:
+            client.client_secret = ""
         return client
 
     def create_user(self, name: str | None = None, email: str | None = None,
@@ -253,6 +266,9 @@ class Tenant:
             return Outcome(redirect=self._error_redirect(params, "unsupported_response_type",
                                                          "Only response_type=code is supported."))
         method = params.get("code_challenge_method", "")
+        if client.public and not params.get("code_challenge"):
+            return Outcome(redirect=self._error_redirect(params, "invalid_request",
+                                                         "Public clients must use PKCE."))
         if params.get("code_challenge") and method not in ("S256", "plain"):
             return Outcome(redirect=self._error_redirect(params, "invalid_request",
                                                          "Unsupported code_challenge_method."))
@@ -343,7 +359,7 @@ class Tenant:
         code = secrets.token_urlsafe(24)
         self.codes[code] = AuthCode(
             tx.client.client_id, tx.user_id or "", params["redirect_uri"], params.get("scope", "openid"),
-            params.get("audience", ""), params.get("nonce", ""), params.get("code_challenge", ""),
+            audience_of(params), params.get("nonce", ""), params.get("code_challenge", ""),
             params.get("code_challenge_method", "plain"), time.time() + 600,
         )
         return _with_query(params["redirect_uri"], {"code": code, "state": params.get("state")})
@@ -370,6 +386,12 @@ class Tenant:
             if not verifier or not secrets.compare_digest(expected, grant.code_challenge):
                 return None
         return grant
+
+
+def audience_of(params: dict[str, Any]) -> str:
+    """`audience`, or the RFC 8707 `resource` an MCP client sends (Auth0's Resource Parameter
+    Compatibility Profile treats it as the audience)."""
+    return str(params.get("audience") or params.get("resource") or "")
 
 
 def requested_scopes(params: dict[str, str]) -> set[str]:

@@ -23,6 +23,7 @@ from .tenant import (
     TOKEN_VAULT_GRANT,
     Client,
     Tenant,
+    audience_of,
 )
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -65,6 +66,8 @@ def authenticate_client(tenant: Tenant, request: Request, params: dict[str, Any]
     if params.get("client_assertion_type") == CLIENT_ASSERTION_TYPE:
         return _private_key_jwt(tenant, params.get("client_assertion", ""), client_id)
     client = tenant.clients.get(client_id or "")
+    if client is not None and client.public and not secret:
+        return client  # token_endpoint_auth_method "none"; its codes are bound by PKCE
     if client is None or not secret or secret != client.client_secret:
         raise OAuthError(401, "invalid_client", "Client authentication failed")
     return client
@@ -123,7 +126,7 @@ def _refresh_token(tenant: Tenant, client: Client, params: dict[str, Any]) -> di
     if stored is None or stored.client_id != client.client_id or stored.user_id not in tenant.users:
         raise OAuthError(403, "invalid_grant", "Unknown or invalid refresh token.")
     scope = params.get("scope") or stored.scope
-    audience = params.get("audience") or stored.audience
+    audience = audience_of(params) or stored.audience
     return tenant.token_response(tenant.users[stored.user_id], client, scope, audience, with_refresh=False)
 
 
@@ -150,7 +153,7 @@ def _token_vault(tenant: Tenant, client: Client, params: dict[str, Any]) -> dict
         claims = tenant.keys.verify(subject)
         audiences = claims.get("aud") if claims else None
         audiences = audiences if isinstance(audiences, list) else [audiences]
-        if claims is None or tenant.api_audience not in audiences or claims.get("iss") != tenant.issuer:
+        if claims is None or not tenant.apis & set(audiences) or claims.get("iss") != tenant.issuer:
             raise OAuthError(401, "invalid_grant", "Invalid subject token.")
         user_id = claims["sub"]
     else:

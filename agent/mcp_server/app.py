@@ -1,0 +1,192 @@
+"""Assembles the MCP server: FastMCP's streamable HTTP transport and bearer-token middleware, the RFC 9728
+metadata, our tools, and the elicitation pages.
+
+`list_tools`/`call_tool` are overridden instead of registering Python functions, because the tools
+already exist as LangChain tools with JSON schemas: the MCP schema is theirs, and the call goes through
+`tools.run_tool` with the request's user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import sys
+from typing import Any
+
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.fastmcp import FastMCP
+from mcp.shared.exceptions import UrlElicitationRequiredError
+from mcp.types import CallToolResult, TextContent, Tool
+from pydantic import ValidationError
+from starlette.applications import Starlette
+
+from auth.credentials import UserCredentials
+from auth.oidc import OIDCProvider
+from auth.settings import Settings
+from tools.context import Context
+from tools.services import Services
+
+from .elicitation import TTL_SECONDS, Elicitations
+from .resource import Auth0TokenVerifier
+from .tools import TOOLS, input_schema, run_tool
+
+log = logging.getLogger(__name__)
+MCP_PATH = "/mcp"
+
+
+class VaultMCP(FastMCP):
+    """FastMCP serving the vault-agent tools for the user of each request."""
+
+    def __init__(self, settings: Settings, base_url: str, *, timezone: str = "UTC",
+                 services: Services | None = None, host: str = "127.0.0.1", port: int = 8770,
+                 link_ttl_seconds: float = TTL_SECONDS, user: UserCredentials | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.user = user  # stdio: the one local user (MCP's stdio transport carries no token)
+        self.resource_url = self.base_url + MCP_PATH
+        self.services = services or Services.create(settings)
+        self.timezone = timezone
+        oidc = OIDCProvider(settings, self.services.http)
+        super().__init__(
+            "vault-agent", instructions="Google Calendar and GitHub for the signed-in user. A call may ask "
+            "the user to authorize a provider first (URL elicitation); retry it once they have.",
+            token_verifier=Auth0TokenVerifier(oidc, audience=self.resource_url),
+            auth=AuthSettings(issuer_url=settings.auth0_issuer, resource_server_url=self.resource_url,
+                              validate_token_resource=False),  # the verifier checks the audience
+            host=host, port=port, streamable_http_path=MCP_PATH, log_level="WARNING")
+        self.elicitations = Elicitations(self.services, self.base_url, oidc, link_ttl_seconds)
+        self.custom_route("/link/{elicitation_id}", ["GET"])(self.elicitations.open_link)
+        self.custom_route("/auth/callback", ["GET"])(self.elicitations.callback)
+
+    async def list_tools(self) -> list[Tool]:
+        return [Tool(name=t.name, description=t.description, inputSchema=input_schema(t)) for t in TOOLS.values()]
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> CallToolResult:  # type: ignore[override]
+        tool = TOOLS.get(name)
+        if tool is None:
+            return _error(f"Unknown tool: {name}")
+        context = self.get_context()
+        user = self.user or _request_user(context.request_context.request)
+        if user is None:
+            return _error("No authenticated user for this call.")
+        run_context = Context(user=user, timezone=self.timezone, services=self.services,
+                              ask_authorization=functools.partial(self.elicitations.ask, user.sub, context.session))
+        try:
+            text = await run_tool(name, arguments or {}, run_context)
+        except UrlElicitationRequiredError as exc:
+            if _supports_url_elicitation(context.session):
+                raise
+            # A client without URL elicitation still gets the link, as the tool's answer.
+            [ask] = exc.elicitations
+            return _error(f"{ask.message} Open {ask.url}")
+        except ValidationError as exc:
+            return _error(f"Invalid arguments for {name}: " + "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        except Exception as exc:  # one clear line, never a traceback, never a token
+            log.warning("tool %s failed: %s", name, type(exc).__name__)
+            return _error(f"{name} failed ({type(exc).__name__}).")
+        # The tools answer failures with a sentence for a model; these openings are theirs.
+        return CallToolResult(content=[TextContent(type="text", text=text)],
+                              isError=text.startswith(("Error", "Authorization")))
+
+    def app(self) -> Starlette:
+        return self.streamable_http_app()
+
+
+def _request_user(request: Any) -> UserCredentials | None:
+    """The user whose bearer token the middleware accepted; the token stays in this request's scope."""
+    principal = request.scope.get("user") if request is not None else None
+    if not isinstance(principal, AuthenticatedUser) or not principal.access_token.subject:
+        return None
+    return UserCredentials(principal.access_token.subject, access_token=principal.access_token.token)
+
+
+def _supports_url_elicitation(session: Any) -> bool:
+    params = getattr(session, "client_params", None)
+    elicitation = params.capabilities.elicitation if params is not None else None
+    return elicitation is not None and getattr(elicitation, "url", None) is not None
+
+
+def _error(text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], isError=True)
+
+
+async def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8770, *, public_url: str | None = None,
+                timezone: str = "UTC", sockets: list[Any] | None = None) -> None:
+    """Serve until cancelled. `public_url` is how clients reach it (behind a proxy), else http://host:port.
+    No access log: callback URLs carry authorization codes."""
+    import uvicorn
+
+    server = VaultMCP(settings, public_url or f"http://{host}:{port}", host=host, port=port, timezone=timezone)
+    config = uvicorn.Config(server.app(), host=host, port=port, log_level="warning", access_log=False)
+    try:
+        await uvicorn.Server(config).serve(sockets=sockets)
+    finally:
+        await server.services.aclose()
+
+
+async def serve_stdio(settings: Settings, user: UserCredentials, host: str = "127.0.0.1", port: int = 8770, *,
+                      timezone: str = "UTC") -> None:
+    """MCP over stdin/stdout for `user` (the CLI's session); the link pages and the callback still need a
+    loopback HTTP port, served alongside until stdin closes."""
+    import uvicorn
+    from starlette.routing import Route
+
+    server = VaultMCP(settings, f"http://{host}:{port}", host=host, port=port, timezone=timezone, user=user)
+    pages = Starlette(routes=[Route("/link/{elicitation_id}", server.elicitations.open_link),
+                              Route("/auth/callback", server.elicitations.callback)])
+    web = uvicorn.Server(uvicorn.Config(pages, host=host, port=port, log_level="warning", access_log=False,
+                                        lifespan="off"))
+    web_task = asyncio.create_task(web.serve())
+    try:
+        await server.run_stdio_async()
+    finally:
+        web.should_exit = True
+        await web_task
+        await server.services.aclose()
+
+
+async def _stdio_main(host: str, port: int) -> None:
+    from agent.cli.runtime import current_user, load_runtime, local_timezone
+
+    runtime = load_runtime(quiet=True)  # the sandbox when nothing is configured, as for the chat
+    try:
+        user = await current_user(runtime)
+        await serve_stdio(runtime.settings, user, host, port, timezone=local_timezone(runtime.settings))
+    finally:
+        if runtime.sandbox is not None:
+            runtime.sandbox.stop()
+
+
+def main(host: str, port: int, public_url: str | None = None, stdio: bool = False) -> int:
+    """`vault-agent mcp`: check the configuration, say where it serves, serve until Ctrl-C."""
+    from auth.settings import get_settings
+
+    if stdio:
+        try:
+            asyncio.run(_stdio_main(host, port))
+        except KeyboardInterrupt:
+            pass
+        except Exception as exc:  # one line on stderr (stdout is the MCP channel)
+            from agent.cli.runtime import explain
+
+            print(f"error: {explain(exc)}", file=sys.stderr)
+            return 1
+        return 0
+    settings = get_settings()
+    if missing := settings.missing_auth0():
+        print(f"Missing configuration: {', '.join(missing)} (the MCP server needs a tenant; for the sandbox, "
+              "run `vault-agent sandbox` and export its lines).", file=sys.stderr)
+        return 2
+    base = (public_url or f"http://{host}:{port}").rstrip("/")
+    print(f"MCP server at {base}{MCP_PATH} (streamable HTTP). Auth0 API identifier: {base}{MCP_PATH}; "
+          f"allowed callback URL of the application: {base}/auth/callback", file=sys.stderr)
+    try:
+        asyncio.run(serve(settings, host, port, public_url=base, timezone=settings.vault_agent_timezone or "UTC"))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"Cannot serve on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0

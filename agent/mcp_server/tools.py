@@ -1,0 +1,52 @@
+"""The agent's Calendar and GitHub tools, run for one MCP tool call.
+
+The tools read their user and clients from LangGraph's runtime context, so each call runs them in a
+one-node graph with a `Context` built for this request: the user's access token is in it for the
+length of the call and nowhere else. `ask_authorization` replaces the LangGraph interrupt, so the tools'
+whole decision (cached token, Token Vault exchange, provider 401 retry, step-up to the union of scopes,
+outages as sentences) and their write paths are the very same code as in the agent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypedDict
+
+from langchain_core.tools import BaseTool
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from tools.context import Context
+from tools.github import GITHUB_TOOLS
+from tools.google_calendar import CALENDAR_TOOLS
+
+TOOLS: dict[str, BaseTool] = {t.name: t for t in [*CALENDAR_TOOLS, *GITHUB_TOOLS]}
+
+
+class _Call(TypedDict, total=False):
+    name: str
+    args: dict[str, Any]
+    result: str
+
+
+async def _run_tool(state: _Call, runtime: Runtime[Context]) -> _Call:
+    tool = TOOLS[state["name"]]
+    message = await tool.ainvoke({"type": "tool_call", "name": tool.name, "args": state["args"],
+                                  "id": f"mcp-{uuid.uuid4().hex}"})
+    return {"result": str(message.content)}
+
+
+_graph = (StateGraph(_Call, context_schema=Context).add_node("tool", _run_tool)
+          .add_edge(START, "tool").add_edge("tool", END).compile())
+
+
+def input_schema(tool: BaseTool) -> dict[str, Any]:
+    """What the model fills in (the injected tool call id left out)."""
+    schema = tool.tool_call_schema
+    return schema.model_json_schema() if hasattr(schema, "model_json_schema") else dict(schema)
+
+
+async def run_tool(name: str, args: dict[str, Any], context: Context) -> str:
+    """The tool's text result. Raises what `context.ask_authorization` raises, and validation errors."""
+    final = await _graph.ainvoke({"name": name, "args": args}, context=context)
+    return final["result"]

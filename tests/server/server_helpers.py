@@ -1,0 +1,59 @@
+"""Helpers every server test shares: a client as a given user, pause a thread, wait for it, read what
+the server wrote to disk."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from langgraph_sdk import get_client
+
+from auth.linking import MY_ACCOUNT_SCOPES
+
+AUDIENCE = "https://vault-agent.sandbox/api"
+ASK_CALENDAR = {"messages": [{"role": "user", "content": "What's on my calendar tomorrow?"}]}
+
+
+def client_for(server: dict, control, user: dict, *, id_token: bool = True, my_account_audience: str = ""):
+    """An SDK client authenticated as `user` the way a real client is (see README › LangGraph server)."""
+    session = control.session(user["user_id"], audience=AUDIENCE)
+    headers = {"Authorization": f"Bearer {session['access_token']}"}
+    if id_token:
+        headers["X-Id-Token"] = session["id_token"]
+    if my_account_audience:  # Connected Accounts: a My Account API token (audience <tenant>/me/)
+        me = control.session(user["user_id"], scope=MY_ACCOUNT_SCOPES, audience=my_account_audience)
+        headers["X-My-Account-Token"] = me["access_token"]
+        session = dict(session, my_account_token=me["access_token"])
+    return get_client(url=server["url"], headers=headers), session
+
+
+async def wait_idle(client, thread_id: str, timeout: float = 90) -> dict:
+    for _ in range(int(timeout * 5)):
+        thread = await client.threads.get(thread_id)
+        if thread["status"] != "busy":
+            return thread
+        await asyncio.sleep(0.2)
+    raise AssertionError("thread did not finish")
+
+
+async def pause(client, thread_id: str, message: dict = ASK_CALENDAR, **kwargs: Any) -> dict:
+    """Run the agent on the thread until it pauses; the authorization interrupt's value."""
+    await client.runs.wait(thread_id, "agent", input=message, **kwargs)
+    state = await client.threads.get_state(thread_id)
+    [interrupt] = state["interrupts"]
+    assert interrupt["value"]["type"] == "auth0/authorization_required"
+    return interrupt["value"]
+
+
+async def messages(client, thread_id: str) -> list[dict]:
+    return (await client.threads.get_state(thread_id))["values"]["messages"]
+
+
+def persisted_text(workdir: Path) -> str:
+    """Everything the server wrote to disk (its pickled threads, runs, checkpoints and store)."""
+    text = ""
+    for path in workdir.rglob("*"):
+        if path.is_file() and path.name not in ("server.log", "encryption.key"):
+            text += path.read_bytes().decode("latin-1")
+    return text

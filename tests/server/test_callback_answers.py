@@ -1,0 +1,147 @@
+"""The server's callback resumes the paused thread by itself for every answer, as the thread's owner,
+without any token from the browser; and what a run cannot do becomes a sentence, never a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+from server_helpers import client_for, messages, pause, persisted_text, wait_idle
+
+
+def _tool_results(msgs: list[dict]) -> str:
+    return "\n".join(str(m["content"]) for m in msgs if m["type"] == "tool")
+
+
+async def test_deny_finishes_the_thread_by_itself(langgraph_server, control, user):
+    client, _ = client_for(langgraph_server, control, user)
+    thread = await client.threads.create()
+    request = await pause(client, thread["thread_id"])
+
+    redirect = control.authorize(request["authorize_url"], user["user_id"], action="deny")
+    page = httpx.get(redirect, timeout=60)  # the browser, with no token of any kind
+    assert page.status_code == 200 and "declined" in page.text
+
+    assert (await wait_idle(client, thread["thread_id"]))["status"] == "idle"
+    msgs = await messages(client, thread["thread_id"])
+    assert "declined access to Google Calendar" in _tool_results(msgs)
+    assert msgs[-1]["type"] == "ai" and "declined" in msgs[-1]["content"]
+
+
+async def test_missing_id_token_is_a_sentence_naming_the_header(langgraph_server, control, user):
+    client, _ = client_for(langgraph_server, control, user, id_token=False)
+    thread = await client.threads.create()
+    await client.runs.wait(thread["thread_id"], "agent",
+                           input={"messages": [{"role": "user", "content": "What's on my calendar tomorrow?"}]})
+    state = await client.threads.get_state(thread["thread_id"])
+    assert not state["interrupts"] and (await client.threads.get(thread["thread_id"]))["status"] == "idle"
+    assert "X-Id-Token" in _tool_results(state["values"]["messages"])
+
+
+async def test_expired_envelope_is_a_sentence_after_the_answer(langgraph_server, control, user):
+    """The access token the run carries expires while the thread waits for the user: the Deny still
+    finishes the thread, and the tool says what to do instead of acting with a dead token."""
+    control.configure(access_token_ttl=20)
+    try:
+        client, session = client_for(langgraph_server, control, user)
+    finally:
+        control.configure(access_token_ttl=86400)
+    thread = await client.threads.create()
+    request = await pause(client, thread["thread_id"])
+    expires_at = _exp(session["access_token"])
+    await asyncio.sleep(max(0.0, expires_at - time.time() + 1))
+
+    redirect = control.authorize(request["authorize_url"], user["user_id"], action="deny")
+    assert httpx.get(redirect, timeout=60).status_code == 200
+    await wait_idle(client_for(langgraph_server, control, user)[0], thread["thread_id"])
+    owner, _ = client_for(langgraph_server, control, user)
+    results = _tool_results(await messages(owner, thread["thread_id"]))
+    assert "expired" in results and "fresh token" in results
+
+
+def _exp(token: str) -> float:
+    import base64
+    import json
+
+    payload = token.split(".")[1]
+    return float(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"])
+
+
+async def test_unknown_configurable_and_context_keys_are_ignored(langgraph_server, control, user):
+    control.seed_tokenset(user["user_id"], "google-oauth2",
+                          ["https://www.googleapis.com/auth/calendar.readonly"])
+    client, _ = client_for(langgraph_server, control, user)
+    ask = {"messages": [{"role": "user", "content": "What's on my calendar tomorrow?"}]}
+    for kwargs in ({"config": {"configurable": {"foo": 1, "services": "x", "user": {"sub": "someone"}}}},
+                   {"context": {"foo": 1, "timezone": "Mars/Phobos", "user": "someone-else"}}):
+        thread = await client.threads.create()
+        await client.runs.wait(thread["thread_id"], "agent", input=ask, **kwargs)
+        assert (await client.threads.get(thread["thread_id"]))["status"] == "idle"
+        assert "Team standup" in (await messages(client, thread["thread_id"]))[-1]["content"]
+
+
+async def test_nothing_the_server_persists_holds_a_token(langgraph_server, control, user):
+    """Runs (their auth user and config), checkpoints, threads, store rows and the server's log: no
+    access or refresh token in plaintext, and the ID token only inside the link URL — a full pause and
+    resume included."""
+    client, session = client_for(langgraph_server, control, user)
+    thread = await client.threads.create()
+    request = await pause(client, thread["thread_id"])
+    assert httpx.get(control.authorize(request["authorize_url"], user["user_id"]), timeout=60).status_code == 200
+    await wait_idle(client, thread["thread_id"])
+    assert "Team standup" in (await messages(client, thread["thread_id"]))[-1]["content"]
+
+    runs = await client.runs.list(thread["thread_id"])
+    assert len(runs) == 2  # the client's run and the callback's resume
+    seen = repr(runs) + repr(await client.threads.get_history(thread["thread_id"])) + repr(
+        await client.threads.get(thread["thread_id"]))
+    await asyncio.sleep(11)  # the dev server flushes its pickles every 10 s
+    seen += persisted_text(langgraph_server["workdir"])
+    log = langgraph_server["log"].read_text(errors="replace")
+    for secret in (session["access_token"], session["refresh_token"]):
+        assert secret not in seen and secret not in log
+    assert session["access_token"].split(".")[1] not in seen + log  # not even the JWT's claims part
+    assert log.count(session["id_token"]) == log.count("id_token_hint=" + session["id_token"])
+    # The ID token is only where the protocol puts it: as id_token_hint in the link URL the user opens
+    # (interrupt payload, pending request). Never in the runs' config (X-Id-Token is not copied there).
+    id_token = session["id_token"]
+    assert seen.count(id_token) == seen.count("id_token_hint=" + id_token) > 0
+
+
+async def test_auth0_outage_at_the_callback_is_a_503_asking_to_reload(langgraph_server, control, user):
+    client, _ = client_for(langgraph_server, control, user)
+    thread = await client.threads.create()
+    request = await pause(client, thread["thread_id"])
+    redirect = control.authorize(request["authorize_url"], user["user_id"])
+    control.add_fault("auth0", "/oauth/token$", "status", status=503)
+    try:
+        page = httpx.get(redirect, timeout=60)
+    finally:
+        control.clear_faults()
+    assert page.status_code == 503 and "Reload this page" in page.text
+    assert (await client.threads.get(thread["thread_id"]))["status"] == "interrupted"  # still resumable
+
+
+async def test_two_pauses_answered_back_to_back_both_resume(langgraph_server, control, user):
+    """One message needs Google and GitHub: two links at once. The user answers both right away (the
+    second while the first resume is still running): the thread finishes with both results."""
+    client, _ = client_for(langgraph_server, control, user)
+    thread = await client.threads.create()
+    await client.runs.wait(thread["thread_id"], "agent", input={"messages": [
+        {"role": "user", "content": "What's on my calendar tomorrow and my GitHub repositories?"}]})
+    state = await client.threads.get_state(thread["thread_id"])
+    urls = sorted(i["value"]["authorize_url"] for i in state["interrupts"])
+    assert len(urls) == 2
+    redirects = [control.authorize(url, user["user_id"]) for url in urls]
+    async with httpx.AsyncClient(timeout=120) as browser:
+        pages = await asyncio.gather(*(browser.get(r) for r in redirects))
+    assert [p.status_code for p in pages] == [200, 200]
+    for _ in range(150):
+        await wait_idle(client, thread["thread_id"])
+        state = await client.threads.get_state(thread["thread_id"])
+        if not state["interrupts"]:
+            break
+        await asyncio.sleep(0.2)
+    answer = state["values"]["messages"][-1]["content"]
+    assert not state["interrupts"] and "Team standup" in answer and "vault-agent-demo" in answer
