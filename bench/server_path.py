@@ -7,7 +7,8 @@ callback → resumed run, beside the engine's trivial-run cost measured in the s
    pauses), waits for the run with `runs.join`, authorizes at the sandbox tenant, lands on the server's
    `/auth/callback` (which resumes the thread), and joins the resumed run; the answer must list repos.
 Server CPU is the `langgraph dev` process tree's user+system time across each phase (psutil), divided by
-the number of users. Clients wait with `runs.join`, never by polling.
+the number of users. Clients wait with `runs.join`, never by polling. `--profile=FILE` records the server
+with py-spy (if installed) during the flow, as collapsed stacks.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -69,7 +71,8 @@ async def _flow(url: str, control, user: dict[str, Any], session: dict[str, Any]
     return "Repositories" in str(final["values"]["messages"][-1]["content"])
 
 
-async def run_server_path(users: int = 100) -> dict[str, Any]:
+async def run_server_path(users: int = 100, profile: str | None = None) -> dict[str, Any]:
+    """`profile`: write a py-spy sampling profile (raw collapsed stacks) of the server during the flow."""
     with SandboxProcess() as sandbox:
         control = sandbox.control
         people = [control.create_user() for _ in range(users)]
@@ -80,10 +83,24 @@ async def run_server_path(users: int = 100) -> dict[str, Any]:
             before, started = _tree_cpu(pid), time.perf_counter()
             trivial = await asyncio.gather(*(_trivial(server.url, s) for s in sessions), return_exceptions=True)
             trivial_wall, trivial_cpu = time.perf_counter() - started, _tree_cpu(pid) - before
+            spy = None
+            if profile:
+                import shutil
+                import subprocess
+
+                spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record",
+                                        "--format", "raw", "-o", profile, "-r", "200", "--subprocesses", "-p", str(pid)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                await asyncio.sleep(1)
             before, started = _tree_cpu(pid), time.perf_counter()
             flows = await asyncio.gather(*(_flow(server.url, control, p, s) for p, s in zip(people, sessions)),
                                          return_exceptions=True)
             flow_wall, flow_cpu = time.perf_counter() - started, _tree_cpu(pid) - before
+            if spy is not None:
+                import signal
+
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
     errors = sorted({type(x).__name__ + ": " + str(x)[:120] for x in [*trivial, *flows] if isinstance(x, BaseException)})
     return {"users": users, "trivial_ok": sum(1 for x in trivial if x is True), "trivial_wall_s": trivial_wall,
             "trivial_server_cpu_ms_per_run": trivial_cpu / users * 1000,
@@ -94,4 +111,6 @@ async def run_server_path(users: int = 100) -> dict[str, Any]:
 if __name__ == "__main__":
     import json
 
-    print(json.dumps(asyncio.run(run_server_path(int(sys.argv[1]) if len(sys.argv) > 1 else 100)), indent=2))
+    args = [a for a in sys.argv[1:] if not a.startswith("--profile=")]
+    profile = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--profile=")), None)
+    print(json.dumps(asyncio.run(run_server_path(int(args[0]) if args else 100, profile)), indent=2))
