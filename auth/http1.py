@@ -152,12 +152,14 @@ def _dechunk(buffer: bytearray, pos: int) -> tuple[bytes | None, int]:
 class OriginClient:
     """Requests to one origin over pooled keep-alive connections; `post` sends a url-encoded form.
 
-    Connections are opened on demand (no cap: the exchanges of concurrent runs go out together) and up to
-    `max_idle` are kept for reuse. A request on a reused connection that the server had already closed is
-    sent again once on a new one; the token endpoint has no side effect that a repeat could double.
+    Connections are opened on demand, up to `max_connections` in use at once (so the exchanges of hundreds
+    of concurrent runs go out together, without running out of file descriptors), and up to `max_idle` are
+    kept for reuse. When a kept connection turns out closed before any byte of an answer, `post` (the
+    token endpoint: no side effect a repeat could double) sends again once on a new connection; `send`
+    does so only when the caller says the request is safe to repeat.
     """
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0, max_idle: int = 1024,
+    def __init__(self, base_url: str, *, timeout: float = 10.0, max_idle: int = 1024, max_connections: int = 1024,
                  ssl_context: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https"):
@@ -170,6 +172,8 @@ class OriginClient:
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
         self.max_idle = max_idle
+        self.max_connections = max_connections  # requests in flight at once; more wait for a slot
+        self._slots: asyncio.Semaphore | None = None
         self._idle: list[_Connection] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -186,8 +190,12 @@ class OriginClient:
         attempt when a reused keep-alive connection was closed before any byte of an answer: only for
         requests that are safe to repeat."""
         timeout = self.timeout if timeout is None else timeout
+        if asyncio.get_running_loop() is not self._loop:  # connections belong to the loop that opened them
+            self._idle.clear()
+            self._loop = asyncio.get_running_loop()
+            self._slots = asyncio.Semaphore(self.max_connections)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout), self._slots:
                 conn, reused = await self._acquire()
                 try:
                     return await self._send(conn, request, head)
@@ -216,10 +224,7 @@ class OriginClient:
         return response
 
     async def _acquire(self, fresh: bool = False) -> tuple[_Connection, bool]:
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # connections belong to the loop that opened them
-            self._idle.clear()
-            self._loop = loop
+        loop = self._loop
         now = time.monotonic()
         while self._idle and not fresh:
             conn = self._idle.pop()

@@ -155,3 +155,22 @@ async def test_tls_with_hostname_verification(tmp_path):
     with pytest.raises(HTTPError):
         await untrusted.post("/oauth/token", b"a=1")
     server.close()
+
+
+async def test_requests_beyond_max_connections_wait_for_a_slot():
+    in_flight = peak = 0
+
+    async def answer(writer, body, nth):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    url, hits, server = await _serve(answer)
+    client = OriginClient(url, max_connections=3)
+    answers = await asyncio.gather(*(client.post("/oauth/token", b"n=%d" % i) for i in range(10)))
+    assert [a.status_code for a in answers] == [200] * 10 and peak == 3
+    await client.aclose()
+    server.close()
