@@ -3,19 +3,29 @@
 - empty: a SQLite file under the user's state directory (the CLI's default);
 - `sqlite:///path/to/file.db` or a bare path: that SQLite file;
 - `postgresql://…`: PostgreSQL for both, so a run paused on one worker resumes on another.
+
+SQLite is made to bear concurrency: the checkpointer and the store share one lock, so this process
+never has two write transactions racing on the file (they would fail with "database is locked" rather
+than wait, because a deferred transaction that read first cannot wait for the write lock); the file is in
+WAL mode with a long busy timeout, so another process on the same file waits its turn. The pending
+link's PKCE verifier lives in there: the directory is 0700 and the database files 0600.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.store.base import BaseStore
+from typing import TYPE_CHECKING, Any
 
 from auth.settings import Settings
+
+if TYPE_CHECKING:  # annotations only: `vault-agent threads` imports this module and must not pay for LangGraph
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+    from langgraph.store.base import BaseStore
 
 
 @dataclass
@@ -43,7 +53,7 @@ class Persistence:
         import hashlib
 
         lock_dir = Path(self.url.removeprefix("sqlite:///")).parent / "locks"
-        lock_dir.mkdir(parents=True, exist_ok=True)
+        lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = lock_dir / hashlib.sha256(thread_id.encode()).hexdigest()[:32]
         handle = open(path, "a+")
         try:
@@ -75,14 +85,74 @@ async def open_persistence(settings: Settings) -> AsyncIterator[Persistence]:
             store = await stack.enter_async_context(AsyncPostgresStore.from_conn_string(url))
         elif url.startswith("sqlite:///"):
             from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-            from langgraph.store.sqlite.aio import AsyncSqliteStore
 
             path = Path(url.removeprefix("sqlite:///"))
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private_file(path)
             saver = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(path)))
-            store = await stack.enter_async_context(AsyncSqliteStore.from_conn_string(str(path)))
+            store = await stack.enter_async_context(_immediate_store_class().from_conn_string(str(path)))
+            await _share_sqlite(saver, store)
         else:
             raise ValueError(f"VAULT_AGENT_DB_URL must be a sqlite:/// path or a postgresql:// URL, not {url!r}")
         await saver.setup()
         await store.setup()
         yield Persistence(saver, store, url)
+
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def _immediate_store_class() -> type:
+    """LangGraph's SQLite store, with its transactions begun IMMEDIATE.
+
+    The store runs a batch's reads and writes in one transaction. Begun DEFERRED, the transaction takes
+    the write lock only at its first write, and if another process wrote in between SQLite answers
+    "database is locked" at once (a snapshot cannot be upgraded, so the busy timeout does not apply).
+    IMMEDIATE takes the write lock first and waits for it — the busy timeout then does its job."""
+    from langgraph.store.sqlite.aio import AsyncSqliteStore
+
+    class ImmediateSqliteStore(AsyncSqliteStore):
+        @asynccontextmanager
+        async def _cursor(self, *, transaction: bool = True) -> AsyncIterator[Any]:
+            if not self.is_setup:
+                await self.setup()
+            async with self.lock:
+                if transaction:
+                    await self.conn.execute("BEGIN IMMEDIATE")
+                async with self.conn.cursor() as cur:
+                    try:
+                        yield cur
+                    finally:
+                        if transaction:
+                            await self.conn.execute("COMMIT")
+
+    return ImmediateSqliteStore
+
+
+def _private_file(path: Path) -> None:
+    """Create the database's directory (0700) and file (0600) before SQLite does; SQLite gives its -wal
+    and -shm files the database file's permissions."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    if path.parent.stat().st_uid == os.getuid():
+        path.parent.chmod(0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for name in (path, Path(str(path) + "-wal"), Path(str(path) + "-shm")):
+        if name.exists() and name.stat().st_uid == os.getuid():
+            name.chmod(0o600)
+
+
+async def _share_sqlite(saver: "object", store: "object") -> None:
+    """One lock for both connections (they serialise every statement on it), WAL and a busy timeout."""
+    lock = asyncio.Lock()
+    saver.lock = lock  # type: ignore[attr-defined]
+    store.lock = lock  # type: ignore[attr-defined]
+    for conn in (saver.conn, store.conn):  # type: ignore[attr-defined]
+        await _pragma(conn, f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    await _pragma(store.conn, "journal_mode = WAL")  # type: ignore[attr-defined]
+
+
+async def _pragma(conn: "object", pragma: str) -> None:
+    """Run a PRAGMA and read its answer: a statement left unread keeps its lock on the file."""
+    async with conn.execute("PRAGMA " + pragma) as cursor:  # type: ignore[attr-defined]
+        await cursor.fetchall()

@@ -4,7 +4,8 @@ user's tomorrow)."""
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
+
+from tools.zones import resolve_zone
 
 SYSTEM_PROMPT = """You are vault-agent, an assistant that acts on the user's behalf on Google Calendar \
 and GitHub through the tools you have.
@@ -16,5 +17,6 @@ plainly and offer to try again. Keep answers short."""
 
 
 def system_prompt(timezone: str) -> str:
-    now = datetime.now(ZoneInfo(timezone))
-    return SYSTEM_PROMPT.format(now=now.strftime("%A %Y-%m-%d %H:%M %Z"), timezone=timezone)
+    zone, note = resolve_zone(timezone)  # an unknown or malicious name falls back to UTC
+    now = datetime.now(zone)
+    return SYSTEM_PROMPT.format(now=now.strftime("%A %Y-%m-%d %H:%M %Z"), timezone=f"{zone} ({note})" if note else zone)

@@ -8,7 +8,7 @@ from the callback URL, find the paused thread and interrupt it belongs to, and r
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from langgraph.types import Command
 
 from auth.credentials import UserCredentials
 from auth.linking import LinkResult
+from tools.vault import REISSUE
 
 from .context import Context
 from .graph import build_graph
@@ -126,20 +127,58 @@ class AgentSession:
         return [AuthorizationNeeded(i.id, i.value) for i in state.interrupts]
 
     async def complete(self, callback_url: str) -> tuple[LinkResult, dict[str, Any]]:
-        """Complete linking; return the result and the resume map for the thread it belongs to."""
+        """Complete linking; return the result and the resume map for the thread it belongs to.
+
+        Raises `LinkingError`; a retryable one carries `unconfirmed`, which `resume_values` turns into
+        a resume map just the same (the user allowed; the Token Vault exchange will confirm)."""
         result = await self.linker.complete(callback_url, lambda sub: self.user if sub == self.user.sub else None)
+        return result, await self.resume_values(result)
+
+    async def resume_values(self, result: LinkResult) -> dict[str, Any]:
+        """The resume map answering every interrupt of `result`'s thread that waits on its state."""
         values: dict[str, Any] = {}
         if result.thread_id:
             for item in await self.pending(result.thread_id):
                 if item.payload.get("state") == result.state:
                     values[item.interrupt_id] = {"state": result.state, "status": result.status}
-        return result, values
+        return values
 
     async def complete_and_resume(self, callback_url: str) -> AsyncIterator[Event]:
-        result, values = await self.complete(callback_url)
+        """Complete and resume; when Auth0 cannot finish the code exchange, resume anyway (the callback
+        carried a code, so the user allowed and the account is linked) — the tool's token fetch decides."""
+        from auth.errors import LinkingError
+
+        try:
+            result, values = await self.complete(callback_url)
+        except LinkingError as exc:
+            if not (exc.retryable and isinstance(exc.unconfirmed, LinkResult)):
+                raise
+            result, values = exc.unconfirmed, await self.resume_values(exc.unconfirmed)
         if result.thread_id and values:
             async for event in self.resume(result.thread_id, values):
                 yield event
+
+    async def reopen(self, thread_id: str,
+                     stale: Callable[[AuthorizationNeeded], bool] | None = None) -> AsyncIterator[Event]:
+        """Bring a paused thread back with a live link for every pending authorization.
+
+        A pause whose link has expired or was already used (say the process died after the callback
+        completed but before the run finished) is resumed with status "reissue": its tool tries the
+        token again — and simply runs if the account is linked by now — or pauses again with a fresh
+        link. The pending authorizations are yielded last, each with a link that works. `stale` lets the
+        caller declare more links dead (say, minted by a sandbox that has stopped since)."""
+        async with self.persistence.thread_lock(thread_id):
+            pending = await self.pending(thread_id)
+            stale = {item.interrupt_id: {"state": item.payload.get("state"), "status": REISSUE}
+                     for item in pending if (stale is not None and stale(item))
+                     or not await self.linker.is_live(str(item.payload.get("state", "")))}
+            if stale:
+                async for event in self._run(thread_id, Command(resume=stale)):
+                    if not isinstance(event, AuthorizationNeeded):
+                        yield event
+                pending = await self.pending(thread_id)
+            for item in pending:
+                yield item
 
     # -- threads ----------------------------------------------------------------------------------
     async def _remember(self, thread_id: str, *, title: str | None = None, status: str) -> None:

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 
 class AuthError(Exception):
-    """Base of every error raised by `auth/`. `str(err)` is one line a user can act on."""
+    """Base of every error raised by `auth/`. `str(err)` is one line a user can act on.
+
+    `retryable` says whether the same request may work if simply tried again later (an outage, a
+    rate limit) — callers show "try again" / "reload this page" instead of "log in again".
+    """
+
+    retryable = False
 
 
 class AuthorizationRequired(AuthError):
@@ -39,6 +45,8 @@ class SessionExpired(AuthError):
 class TransientError(AuthError):
     """Auth0 (or a provider) was unreachable, slow, rate limited or failing after bounded retries."""
 
+    retryable = True
+
 
 class Misconfigured(AuthError):
     """The application's own configuration is wrong (client id/secret, grant not enabled, …)."""
@@ -48,9 +56,17 @@ class LinkingError(AuthError):
     """A linking callback cannot be completed (unknown, reused or expired state, bad ID token …).
 
     `code` is stable for tests and UIs: "unknown_state", "expired_state", "access_denied",
-    "exchange_failed", "invalid_id_token", "user_mismatch", "bad_request".
+    "exchange_failed", "invalid_id_token", "user_mismatch", "bad_request", "temporarily_unavailable".
+
+    "temporarily_unavailable" is `retryable`: the pending request was kept, so reloading the callback
+    page completes it later. Its `unconfirmed` carries the result the callback would have produced
+    (status "authorized", no credentials): the tenant redirected with a code, so the user did click
+    Allow and the account is linked — a caller that needs no tokens from the exchange (the CLI,
+    notebooks) can resume the paused run with it and let the tool's Token Vault exchange decide.
     """
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, retryable: bool = False, unconfirmed: object = None) -> None:
         self.code = code
+        self.retryable = retryable
+        self.unconfirmed = unconfirmed
         super().__init__(message)

@@ -5,10 +5,17 @@ The pending request lives in a LangGraph `BaseStore` (in-memory, SQLite or Postg
 agent uses), so a run paused on one worker can be completed on another. `state` is the only thing a
 callback is trusted for: it is single use, expires after ten minutes, and binds the user, the thread and
 whatever the caller needs to resume.
+
+Completing survives a flaky tenant: a transient failure of the code exchange or of the JWKS fetch is
+retried with backoff, and when it still fails the pending request is kept (a reload of the callback page
+finishes it) and a retryable `LinkingError` says so. The request is deleted only once completing
+succeeded, under a per-state lock, and the authorization code is single use at the tenant — so two
+concurrent completions of one state cannot both succeed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +30,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from langgraph.store.base import BaseStore
 
 from .credentials import UserCredentials
-from .errors import LinkingError, Misconfigured, SessionExpired
+from .errors import LinkingError, Misconfigured, SessionExpired, TransientError
 from .oidc import InvalidToken, OIDCProvider
 from .settings import LinkMode, Settings
 from .token_endpoint import token_request
@@ -56,9 +63,17 @@ class LinkResult:
     thread_id: str | None
     extra: dict[str, Any]
     credentials: UserCredentials | None = field(default=None, repr=False, compare=False)
+    #: False when the tenant redirected with a code (the user allowed, the account is linked) but the
+    #: code exchange could not be finished: no credentials, the Token Vault exchange will tell.
+    confirmed: bool = True
 
 
 class AccountLinker:
+    #: Attempts at a call to the tenant while starting or completing, and the first pause between them
+    #: (doubled each time): enough to ride out a blip, short enough for a browser waiting on the page.
+    attempts = 3
+    backoff_seconds = 0.25
+
     def __init__(self, settings: Settings, store: BaseStore, *, http: httpx.AsyncClient | None = None,
                  oidc: OIDCProvider | None = None, ttl_seconds: float = DEFAULT_TTL_SECONDS) -> None:
         self.settings = settings
@@ -66,6 +81,10 @@ class AccountLinker:
         self._http = http or httpx.AsyncClient(timeout=settings.http_timeout_seconds)
         self.oidc = oidc or OIDCProvider(settings, self._http)
         self.ttl_seconds = ttl_seconds
+        self._state_locks: dict[str, list[Any]] = {}  # state → [lock, number of completions using it]
+        # Tokens from a code exchange whose ID token could not be checked yet (JWKS unreachable), by
+        # state, in this process's memory only: the code is spent, so a reload re-checks these instead.
+        self._exchanged: dict[str, tuple[dict[str, Any], float]] = {}  # state → (tokens, expires_at)
 
     # -- start ------------------------------------------------------------------------------------
     async def start(self, user: UserCredentials, connection: str, scopes: Sequence[str], *,
@@ -139,7 +158,9 @@ class AccountLinker:
             response = await self._http.post(self.settings.auth0_base_url + "/me/v1/connected-accounts/" + path,
                                              json=body, headers={"Authorization": f"Bearer {token}"})
         except httpx.TransportError as exc:
-            raise LinkingError("exchange_failed", f"Auth0 could not be reached ({type(exc).__name__}).") from exc
+            raise TransientError(f"Auth0 could not be reached ({type(exc).__name__}).") from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransientError(f"the My Account API answered {response.status_code}.")
         if response.status_code != 201:
             detail = response.json().get("detail", "") if "json" in response.headers.get("content-type", "") else ""
             raise LinkingError("exchange_failed", f"My Account API answered {response.status_code}: {detail}".strip())
@@ -164,6 +185,12 @@ class AccountLinker:
         return LinkRequest(v["connection"], v["scopes"], v["authorize_url"], pointer.value["state"],
                            _utc(v["expires_at"]))
 
+    async def is_live(self, state: str, *, margin_seconds: float = 30.0) -> bool:
+        """Whether a callback for `state` could still complete: pending and not about to expire. A
+        paused thread whose link is not live must be offered a fresh one."""
+        item = await self.store.aget(NAMESPACE, state) if state else None
+        return item is not None and item.value["expires_at"] > time.time() + margin_seconds
+
     async def _fresh_id_token(self, user: UserCredentials) -> str:
         """The Action refuses an id_token_hint older than ten minutes: refresh one when we can."""
         if not user.refresh_token:
@@ -171,9 +198,22 @@ class AccountLinker:
                 raise SessionExpired("no ID token to send as id_token_hint: log in again (a LangGraph server "
                                      "client sends it in the X-Id-Token header).")
             return user.id_token
-        body = await self._token_request({"grant_type": "refresh_token", "refresh_token": user.refresh_token,
-                                          "scope": "openid profile email"})
+        body = await self._with_retries(lambda: self._token_request({
+            "grant_type": "refresh_token", "refresh_token": user.refresh_token, "scope": "openid profile email"}))
         return body.get("id_token") or user.id_token
+
+    async def _with_retries(self, call: Callable[[], Any]) -> Any:
+        """`call()` again after a `TransientError`, with backoff; the last error if every attempt failed."""
+        delay = self.backoff_seconds
+        for attempt in range(self.attempts):
+            try:
+                return await call()
+            except TransientError:
+                if attempt + 1 >= self.attempts:
+                    raise
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
 
     # -- complete ---------------------------------------------------------------------------------
     async def complete(self, callback_url: str,
@@ -191,50 +231,119 @@ class AccountLinker:
         state = query.get("state", "")
         if not state:
             raise LinkingError("bad_request", "The callback carries no state.")
+        entry = self._state_locks.setdefault(state, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:  # one completion of a state at a time in this process
+                return await self._complete_locked(callback_url, query, state, credentials_for)
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._state_locks.pop(state, None)
+
+    async def _complete_locked(self, callback_url: str, query: dict[str, str], state: str,
+                               credentials_for: Callable[[str], UserCredentials | None] | None) -> LinkResult:
         item = await self.store.aget(NAMESPACE, state)
         if item is None:
             raise LinkingError("unknown_state", "This authorization link is unknown or was already used.")
-        await self.store.adelete(NAMESPACE, state)  # single use, whatever happens next
         pending = item.value
         result = dict(state=state, user_sub=pending["user_sub"], connection=pending["connection"],
                       scopes=pending["scopes"], thread_id=pending["thread_id"], extra=dict(pending["extra"]))
         if pending["expires_at"] <= time.time():
+            await self._consume(state)
             error = LinkingError("expired_state", "This authorization link has expired: ask again.")
             error.expired = LinkResult(status="expired", **result)  # so the caller can still resume the thread
             raise error
         if _base(callback_url) != _base(pending["redirect_uri"]):
             raise LinkingError("bad_request", "The callback arrived on an unexpected redirect URI.")
         if "error" in query:
+            await self._consume(state)
             if query["error"] == "access_denied":
                 result["extra"]["error_description"] = query.get("error_description", "")
                 return LinkResult(status="declined", **result)
             raise LinkingError("exchange_failed", f"Auth0 answered {query['error']}: "
                                                   f"{query.get('error_description', '')}".strip())
+        unconfirmed = LinkResult(status="authorized", confirmed=False, **result)
         if pending.get("auth_session"):
             user = credentials_for(pending["user_sub"]) if credentials_for else None
-            await self._my_account(user, "complete", {
+            await self._retrying(unconfirmed, lambda: self._my_account(user, "complete", {
                 "auth_session": pending["auth_session"], "connect_code": query.get("connect_code", ""),
-                "redirect_uri": pending["redirect_uri"], "code_verifier": pending["code_verifier"]})
+                "redirect_uri": pending["redirect_uri"], "code_verifier": pending["code_verifier"]}))
+            await self._consume(state)
             return LinkResult(status="authorized", **result)
         code = query.get("code", "")
         if not code:
             raise LinkingError("bad_request", "The callback carries neither a code nor an error.")
-        try:
-            tokens = await self._token_request({"grant_type": "authorization_code", "code": code,
-                                                "redirect_uri": pending["redirect_uri"],
-                                                "code_verifier": pending["code_verifier"]})
-        except (SessionExpired, Misconfigured) as exc:
-            raise LinkingError("exchange_failed", f"The authorization code could not be exchanged: {exc}") from exc
-        try:
-            claims = await self.oidc.validate(tokens.get("id_token", ""), audience=self.settings.auth0_client_id,
-                                              nonce=pending["nonce"])
-        except InvalidToken as exc:
-            raise LinkingError("invalid_id_token", f"The ID token from Auth0 is not valid: {exc}") from exc
+        now = time.time()
+        for stale in [s for s, (_, until) in self._exchanged.items() if until <= now]:
+            del self._exchanged[stale]
+        tokens = self._exchanged[state][0] if state in self._exchanged else None
+        if tokens is None:
+            tokens = await self._exchange(code, pending, unconfirmed)
+            if tokens is None:  # our own earlier attempt spent the code and its answer was lost
+                await self._consume(state)
+                return unconfirmed
+            self._exchanged[state] = (tokens, pending["expires_at"])
+        claims = await self._retrying(unconfirmed, lambda: self._validate(tokens, pending["nonce"]))
+        self._exchanged.pop(state, None)
         if claims.get("sub") != pending["user_sub"]:
+            await self._consume(state)
             raise LinkingError("user_mismatch", "The account that authorized is not the one that asked.")
+        await self._consume(state)
         credentials = UserCredentials(claims["sub"], tokens.get("id_token", ""), tokens.get("refresh_token"),
                                       tokens.get("access_token"))
         return LinkResult(status="authorized", credentials=credentials, **result)
+
+    async def _exchange(self, code: str, pending: dict[str, Any], unconfirmed: LinkResult) -> dict[str, Any] | None:
+        """The code exchange, retried on transient failures. None when a retry found the code spent
+        after an attempt whose answer never arrived (the tenant did the exchange: the link is done)."""
+        lost_answer = False
+
+        async def once() -> dict[str, Any]:
+            nonlocal lost_answer
+            try:
+                return await self._token_request({"grant_type": "authorization_code", "code": code,
+                                                  "redirect_uri": pending["redirect_uri"],
+                                                  "code_verifier": pending["code_verifier"]})
+            except TransientError:
+                lost_answer = True
+                raise
+
+        try:
+            return await self._retrying(unconfirmed, once)
+        except LinkingError as exc:
+            if lost_answer and isinstance(exc.__cause__, SessionExpired):
+                log.warning("linking code already spent after a lost answer; resuming unconfirmed")
+                return None
+            raise
+
+    async def _validate(self, tokens: dict[str, Any], nonce: str) -> dict[str, Any]:
+        try:
+            return await self.oidc.validate(tokens.get("id_token", ""), audience=self.settings.auth0_client_id,
+                                            nonce=nonce)
+        except InvalidToken as exc:
+            if isinstance(exc.__cause__, httpx.HTTPError):  # the JWKS could not be fetched: not the token's fault
+                raise TransientError("Auth0's signing keys could not be fetched.") from exc
+            raise
+
+    async def _retrying(self, unconfirmed: LinkResult, call: Callable[[], Any]) -> Any:
+        """`call()` with retries, every failure mapped to a `LinkingError`; a transient one that outlasts
+        the retries is retryable and leaves the pending request in place for a reload."""
+        try:
+            return await self._with_retries(call)
+        except TransientError as exc:
+            raise LinkingError("temporarily_unavailable", "Auth0 could not finish the authorization right now "
+                               f"({exc}) Reload this page to try again.", retryable=True,
+                               unconfirmed=unconfirmed) from exc
+        except (SessionExpired, Misconfigured) as exc:
+            raise LinkingError("exchange_failed", f"The authorization code could not be exchanged: {exc}") from exc
+        except InvalidToken as exc:
+            raise LinkingError("invalid_id_token", f"The ID token from Auth0 is not valid: {exc}") from exc
+
+    async def _consume(self, state: str) -> None:
+        """Single use: forget the pending request (and its key) once it has been answered for good."""
+        self._exchanged.pop(state, None)
+        await self.store.adelete(NAMESPACE, state)
 
     async def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
         return await token_request(self._http, self.settings, form)

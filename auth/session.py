@@ -21,7 +21,7 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from .credentials import UserCredentials
-from .errors import Misconfigured, SessionExpired
+from .errors import Misconfigured, SessionExpired, TransientError
 from .oidc import InvalidToken, OIDCProvider
 from .settings import Settings
 from .token_endpoint import token_request
@@ -140,7 +140,12 @@ class SessionClient:
         return await self.finish_login(await open_and_wait(url), secrets_)
 
     async def refresh(self, creds: UserCredentials) -> UserCredentials:
-        """A fresh ID/access token from the refresh token (silent; no browser)."""
+        """A fresh ID/access token from the refresh token (silent; no browser).
+
+        Raises `SessionExpired` only when Auth0 says the refresh token is dead (`invalid_grant`): only
+        then may a caller forget the session. A 403 from a WAF, a 404 from a proxy, a 5xx,
+        `temporarily_unavailable` or a dropped connection is a `TransientError` — keep the session and
+        say "try again"."""
         if not creds.refresh_token:
             raise SessionExpired("This session cannot be refreshed: log in again.")
         tokens = await self._token({"grant_type": "refresh_token", "refresh_token": creds.refresh_token})
@@ -150,11 +155,16 @@ class SessionClient:
 
     async def userinfo(self, creds: UserCredentials) -> dict[str, Any]:
         fresh = await self.refresh(creds) if creds.refresh_token else creds
-        response = await self.http.get(self.settings.auth0_base_url + "/userinfo",
-                                       headers={"Authorization": f"Bearer {fresh.access_token}"})
-        if response.status_code != 200:
+        try:
+            response = await self.http.get(self.settings.auth0_base_url + "/userinfo",
+                                           headers={"Authorization": f"Bearer {fresh.access_token}"})
+            if response.status_code == 200:
+                return response.json()
+        except (httpx.TransportError, ValueError) as exc:
+            raise TransientError(f"Auth0 could not be reached ({type(exc).__name__}); try again shortly.") from exc
+        if response.status_code == 401:
             raise SessionExpired("Your session is no longer valid: log in again.")
-        return response.json()
+        raise TransientError(f"Auth0 answered {response.status_code} for your profile; try again shortly.")
 
     async def logout(self, creds: UserCredentials) -> None:
         if creds.refresh_token:

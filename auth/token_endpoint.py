@@ -1,6 +1,12 @@
 """One call to the tenant's `/oauth/token` as this application (client id + secret), with Auth0's
 answers mapped to our typed errors. Shared by login, refresh and the linking code exchange; the Token
-Vault exchange has its own richer handling (retries, not-linked detection) in `token_vault.py`."""
+Vault exchange has its own richer handling (retries, not-linked detection) in `token_vault.py`.
+
+Only an answer that says the grant itself is dead ends a session: `invalid_grant` (an expired, revoked
+or already used refresh token or code). Everything else that is not a success — 5xx, 429, a WAF's 403, a
+proxy's 404, `temporarily_unavailable`, a dropped connection — is a `TransientError`: the same request
+may work in a moment, and the user's session must survive it.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +17,41 @@ import httpx
 from .errors import Misconfigured, SessionExpired, TransientError
 from .settings import Settings
 
+#: OAuth error codes that say the grant is dead (RFC 6749 §5.2): the session cannot be refreshed.
+DEAD_GRANT_ERRORS = frozenset({"invalid_grant"})
+#: OAuth error codes that say this application is set up wrongly (not the user's fault, not transient).
+MISCONFIGURED_ERRORS = frozenset({"invalid_client", "unauthorized_client", "unsupported_grant_type"})
+
 
 async def token_request(http: httpx.AsyncClient, settings: Settings, form: dict[str, str]) -> dict[str, Any]:
     form = {**form, "client_id": settings.auth0_client_id, "client_secret": settings.auth0_client_secret}
     try:
         response = await http.post(settings.auth0_base_url + "/oauth/token", data=form)
-    except httpx.TransportError as exc:
+        if response.status_code == 200:
+            return response.json()
+    except (httpx.TransportError, ValueError) as exc:  # ValueError: a 200 whose body was cut short
         raise TransientError(f"Auth0 at {settings.auth0_base_url} could not be reached "
-                             f"({type(exc).__name__}).") from exc
-    if response.status_code == 200:
-        return response.json()
-    if response.status_code == 429 or response.status_code >= 500:
-        raise TransientError(f"Auth0 answered {response.status_code}; try again shortly.")
-    error = response.json().get("error", "") if "json" in response.headers.get("content-type", "") else ""
-    if error == "invalid_client":
-        raise Misconfigured("Auth0 rejected the application's credentials: check AUTH0_CLIENT_ID and "
-                            "AUTH0_CLIENT_SECRET.")
-    raise SessionExpired(f"Auth0 refused the request ({error or response.status_code}): your session has "
-                         "expired or was revoked — log in again.")
+                             f"({type(exc).__name__}); try again shortly.") from exc
+    error, description = _oauth_error(response)
+    if error in MISCONFIGURED_ERRORS:
+        raise Misconfigured(f"Auth0 rejected the application ({error}): check AUTH0_CLIENT_ID, "
+                            "AUTH0_CLIENT_SECRET and the grants enabled for it.")
+    if error in DEAD_GRANT_ERRORS:
+        raise SessionExpired(f"Auth0 refused the request ({error}{': ' + description if description else ''}): "
+                             "your session has expired or was revoked — log in again.")
+    raise TransientError(f"Auth0 answered {response.status_code}{' ' + error if error else ''}; "
+                         "try again shortly.")
+
+
+def _oauth_error(response: httpx.Response) -> tuple[str, str]:
+    """The `error` and `error_description` of an OAuth error body, or empty strings (an HTML page from
+    a proxy or WAF has neither)."""
+    if "json" not in response.headers.get("content-type", ""):
+        return "", ""
+    try:
+        body = response.json()
+    except ValueError:
+        return "", ""
+    if not isinstance(body, dict):
+        return "", ""
+    return str(body.get("error", "")), str(body.get("error_description", ""))[:200]

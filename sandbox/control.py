@@ -17,6 +17,9 @@ from .auth0.tenant import Tenant
 from .world import Fault, World
 
 
+FAULT_KINDS = ("latency", "status", "rate_limit", "drop", "drop_after")
+
+
 def _user_json(tenant: Tenant, user_id: str) -> dict[str, Any]:
     user = tenant.users[user_id]
     google = tenant.world.provider_account("google-oauth2", user.provider_accounts["google-oauth2"])
@@ -123,9 +126,9 @@ async def faults(request: Request) -> Response:
         return JSONResponse([asdict(f) for f in world.faults])
     body = await _body(request)
     fields = {k: body[k] for k in ("service", "path", "kind", "method", "delay_ms", "status", "retry_after",
-                                   "body", "times") if k in body}
-    if fields.get("kind") not in ("latency", "status", "rate_limit", "drop") or "path" not in fields:
-        return _bad("a fault needs kind (latency|status|rate_limit|drop) and path")
+                                   "body", "times", "grant_type") if k in body}
+    if fields.get("kind") not in FAULT_KINDS or "path" not in fields:
+        return _bad(f"a fault needs kind ({'|'.join(FAULT_KINDS)}) and path")
     fault = world.add_fault(Fault(**{"service": "*", **fields}))
     return JSONResponse({"id": fault.id}, 201)
 
@@ -172,6 +175,31 @@ async def provider_data(request: Request) -> JSONResponse:
     return JSONResponse({"events": google.get("events", []), "issues": github.get("issues", {})})
 
 
+async def connections(request: Request) -> JSONResponse:
+    """Enable another connection in the tenant (a developer's own provider)."""
+    tenant: Tenant = request.app.state.tenant
+    body = await _body(request)
+    name, label = str(body.get("name") or ""), str(body.get("label") or body.get("name") or "")
+    if not name:
+        return _bad("name is required")
+    tenant.add_connection(name, label)
+    return JSONResponse({"name": name, "label": label}, 201)
+
+
+async def custom_provider_me(request: Request) -> JSONResponse:
+    """The API of any added connection: who the bearer token acts for, with which scopes. It accepts
+    exactly the provider tokens the tenant's Token Vault minted for that connection, like Google and GitHub."""
+    tenant: Tenant = request.app.state.tenant
+    connection = request.path_params["connection"]
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    grant = tenant.world.lookup_provider_token(connection, token) if scheme.lower() == "bearer" else None
+    if grant is None:
+        return JSONResponse({"error": "invalid_token"}, 401, headers={"www-authenticate": "Bearer"})
+    account = tenant.world.provider_account(connection, grant.user_id)
+    return JSONResponse({"connection": connection, "id": grant.user_id, "scopes": sorted(grant.scopes),
+                         "email": account.email if account else "", "name": account.name if account else ""})
+
+
 def create_app(world: World, tenant: Tenant) -> Starlette:
     app = Starlette(routes=[
         Route("/control/users", users, methods=["GET", "POST"]),
@@ -184,6 +212,8 @@ def create_app(world: World, tenant: Tenant) -> Starlette:
         Route("/control/config", config, methods=["GET", "PUT"]),
         Route("/control/revoke-provider-tokens", revoke_provider_tokens, methods=["POST"]),
         Route("/control/provider-data", provider_data),
+        Route("/control/connections", connections, methods=["POST"]),
+        Route("/custom-provider/{connection}/me", custom_provider_me),
     ])
     app.state.world, app.state.tenant = world, tenant
     return app

@@ -24,6 +24,10 @@ class ControlClient:
         """Register an API (resource server) whose access tokens Token Vault accepts."""
         self._call("POST", "/apis", json={"identifier": identifier})
 
+    def add_connection(self, name: str, label: str | None = None) -> None:
+        """Enable another connection in the tenant; its API answers at `/custom-provider/{name}/me`."""
+        self._call("POST", "/connections", json={"name": name, "label": label})
+
     def users(self) -> list[dict[str, Any]]:
         return self._call("GET", "/users")
 

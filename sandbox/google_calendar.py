@@ -1,9 +1,14 @@
-"""Google Calendar v3 stand-in (`/calendar/v3/`): events.list, events.insert, freeBusy.query, with
-Google's error bodies for bad tokens (401) and missing scopes (403). Data lives per Google account in
-`world.data["google"][account_user_id]`."""
+"""Google Calendar v3 stand-in (`/calendar/v3/`): events.list, events.get, events.insert, freeBusy.query,
+with Google's error bodies for bad tokens (401) and missing scopes (403). Data lives per Google account in
+`world.data["google"][account_user_id]`.
+
+events.insert accepts a client-chosen `id` as Google does: base32hex characters (a–v, 0–9), 5 to 1024 of
+them, else 400 "Invalid resource id value."; an id that already exists in the calendar is answered with
+Google's 409 `duplicate` / ALREADY_EXISTS body and nothing is created."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -21,6 +26,8 @@ READ = {SCOPE + s for s in ("calendar", "calendar.readonly", "calendar.events", 
 WRITE = {SCOPE + s for s in ("calendar", "calendar.events")}
 FREEBUSY = READ | {SCOPE + "calendar.freebusy"}
 PAGE_DEFAULT = 250
+EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
+DUPLICATE_MESSAGE = "The requested identifier already exists."
 
 
 def seed_google(world: World, account: ProviderAccount, tz: str = "UTC") -> None:
@@ -46,9 +53,9 @@ def seed_google(world: World, account: ProviderAccount, tz: str = "UTC") -> None
     world.data.setdefault("google", {})[account.user_id] = {"tz": tz, "events": events}
 
 
-def _event(summary: str, start: dict[str, str], end: dict[str, str], organizer: str,
+def _event(summary: str, start: dict[str, str], end: dict[str, str], organizer: str, event_id: str = "",
            **extra: Any) -> dict[str, Any]:
-    event_id = secrets.token_hex(13)
+    event_id = event_id or secrets.token_hex(13)  # hex is a subset of base32hex, like Google's own ids
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     return {"kind": "calendar#event", "etag": f'"{secrets.randbelow(10**15)}"', "id": event_id,
             "status": "confirmed", "htmlLink": f"https://calendar.example/event?eid={event_id}",
@@ -58,11 +65,11 @@ def _event(summary: str, start: dict[str, str], end: dict[str, str], organizer: 
             "eventType": "default", **extra}
 
 
-def _error(status: int, reason: str, message: str, **extra: Any) -> JSONResponse:
-    body: dict[str, Any] = {"error": {"code": status, "message": message,
+def _error(code: int, reason: str, message: str, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"error": {"code": code, "message": message,
                                       "errors": [{"message": message, "domain": "global", "reason": reason}]}}
     body["error"].update(extra)
-    return JSONResponse(body, status)
+    return JSONResponse(body, code)
 
 
 def _unauthorized() -> JSONResponse:
@@ -165,12 +172,28 @@ async def insert_event(request: Request) -> JSONResponse:
         return _error(400, "required", "Missing or invalid start/end time.")
     if e < s:
         return _error(400, "timeRangeEmpty", "The specified time range is empty.")
+    event_id = body.get("id") or ""
+    if event_id and (not isinstance(event_id, str) or not EVENT_ID.match(event_id)):
+        return _error(400, "invalid", "Invalid resource id value.")
+    if event_id and any(existing["id"] == event_id for existing in calendar["events"]):
+        return _error(409, "duplicate", DUPLICATE_MESSAGE, status="ALREADY_EXISTS")
     extra = {k: v for k, v in body.items() if k in ("description", "location", "attendees")}
     organizer = request.app.state.world.provider_account(
         "google-oauth2", _owner(request)).email if _owner(request) else "me"
-    event = _event(str(body.get("summary", "(No title)")), start, end, organizer, **extra)
+    event = _event(str(body.get("summary", "(No title)")), start, end, organizer, event_id, **extra)
     calendar["events"].append(event)
     return JSONResponse(event)
+
+
+async def get_event(request: Request) -> JSONResponse:
+    calendar, denied = _calendar(request, READ)
+    if denied:
+        return denied
+    wanted = request.path_params["event_id"]
+    for event in calendar["events"]:
+        if event["id"] == wanted:
+            return JSONResponse(event)
+    return _error(404, "notFound", "Not Found")
 
 
 def _owner(request: Request) -> str:
@@ -204,6 +227,7 @@ def create_app(world: World) -> Starlette:
     app = Starlette(routes=[
         Route("/calendar/v3/calendars/{calendar_id}/events", list_events, methods=["GET"]),
         Route("/calendar/v3/calendars/{calendar_id}/events", insert_event, methods=["POST"]),
+        Route("/calendar/v3/calendars/{calendar_id}/events/{event_id}", get_event, methods=["GET"]),
         Route("/calendar/v3/freeBusy", free_busy, methods=["POST"]),
     ])
     app.state.world = world

@@ -32,7 +32,7 @@ class SandboxMiddleware:
             body += message.get("body", b"")
             more = message.get("more_body", False)
 
-        fault = self.world.take_fault(self.service, method, path)
+        fault = self.world.take_fault(self.service, method, path, _grant_type(body))
         status_holder = {"status": 0}
 
         replayed = False
@@ -54,6 +54,19 @@ class SandboxMiddleware:
         if fault is not None and fault.kind == "latency":
             await asyncio.sleep(fault.delay_ms / 1000)
             fault = None
+        if fault is not None and fault.kind == "drop_after":
+            # The request is processed (the event is created, the code is spent), then the connection
+            # drops before the answer: what a client sees when a proxy times out or a link fails late.
+            async def swallow(message):
+                if message["type"] == "http.response.start":
+                    status_holder["status"] = message["status"]
+
+            await self.app(scope, replay, swallow)
+            self._log(scope, body, status_holder["status"])
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+            await send({"type": "http.response.body", "body": b'{"', "more_body": True})
+            raise ConnectionAbortedError("sandbox fault: connection dropped after processing")
         if fault is not None and fault.kind == "drop":
             # Promise a body, send part of it, then fail: the server closes the connection mid-response,
             # which is what a client sees when a peer or proxy drops it.
@@ -86,7 +99,7 @@ class SandboxMiddleware:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": raw})
 
-    def _log(self, scope, body: bytes, status: int) -> None:
+    def _log(self, scope, body: bytes, status: int) -> None:  # noqa: D102
         fields: dict = {}
         try:
             if body.startswith(b"{"):
@@ -108,3 +121,13 @@ class SandboxMiddleware:
                 form=fields,
             )
         )
+
+
+def _grant_type(body: bytes) -> str:
+    """The OAuth `grant_type` of a form or JSON body ("" if none), so a fault can target one grant of
+    the shared `/oauth/token` route (say, the refresh but not the Token Vault exchange)."""
+    try:
+        data = json.loads(body) if body.startswith(b"{") else dict(parse_qsl(body.decode("utf-8", "replace")))
+    except ValueError:
+        return ""
+    return str(data.get("grant_type", "")) if isinstance(data, dict) else ""

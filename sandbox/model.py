@@ -34,7 +34,9 @@ _RULES: list[tuple[str, tuple[str, ...]]] = [
     ("check_availability", ("free", "busy", "available", "availability")),
     ("list_github_issues", ("issues",)),
     ("list_github_repositories", ("repo", "repositories", "github")),
-    ("list_calendar_events", ("calendar", "event", "meeting", "agenda", "schedule", "tomorrow", "today")),
+    ("list_calendar_events", ("calendar", "event", "meeting", "agenda", "schedule", "tomorrow", "today",
+                              "week", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                              "sunday")),
 ]
 
 
@@ -59,18 +61,49 @@ def _zone(messages: list[dict[str, Any]]) -> ZoneInfo:
     return ZoneInfo("UTC")
 
 
-def _day(message: str, zone: ZoneInfo) -> date:
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _days(message: str, zone: ZoneInfo) -> tuple[date, int]:
+    """The first day the message asks about and how many days: today/tomorrow/yesterday, a weekday name
+    ("on Friday" = the next Friday, today included; "next Friday" = Friday of next week), "this week" (today
+    to Sunday), "next week" (Monday to Sunday) or an ISO date; today when it names none."""
     today = datetime.now(zone).date()
+    if match := re.search(r"\b(\d{4}-\d{2}-\d{2})\b", message):
+        try:
+            return date.fromisoformat(match.group(1)), 1
+        except ValueError:
+            pass
+    if "next week" in message:
+        return today + timedelta(days=7 - today.weekday()), 7
+    if "this week" in message:
+        return today, 7 - today.weekday()
+    if match := re.search(r"\b(next|this|on|for)?\s*(" + "|".join(WEEKDAYS) + r")\b", message):
+        ahead = (WEEKDAYS.index(match.group(2)) - today.weekday()) % 7
+        if match.group(1) == "next":
+            ahead = 7 - today.weekday() + WEEKDAYS.index(match.group(2))
+        return today + timedelta(days=ahead), 1
     if "tomorrow" in message:
-        return today + timedelta(days=1)
+        return today + timedelta(days=1), 1
     if "yesterday" in message:
-        return today - timedelta(days=1)
-    match = re.search(r"\b(\d{4}-\d{2}-\d{2})\b", message)
-    return date.fromisoformat(match.group(1)) if match else today
+        return today - timedelta(days=1), 1
+    return today, 1
+
+
+def _repo(message: str) -> str:
+    """`owner/name` when given; else the bare name in "my NAME repo" / "repository NAME" (the tool resolves
+    it against the signed-in user's login)."""
+    if match := re.search(r"\b([\w.-]+/[\w.-]+)\b", message):
+        return match.group(1)
+    for pattern in (r"\bmy ([\w.-]+) (?:repo|repository)\b", r"\b(?:repo|repository) ([\w.-]*[-_.][\w.-]*)\b",
+                    r"\b(?:in|of|for) ([\w.-]+[-_.][\w.-]+)\b"):
+        if match := re.search(pattern, message, re.I):
+            return match.group(1)
+    return ""
 
 
 def _arguments(schema: dict[str, Any], message: str, zone: ZoneInfo) -> dict[str, Any]:
-    day = _day(message.lower(), zone)
+    day, days = _days(message.lower(), zone)
     start = datetime.combine(day, datetime.min.time(), zone)
     hour = re.search(r"\bat (\d{1,2})(?::(\d{2}))?\s*(am|pm)?", message.lower())
     if hour:
@@ -81,12 +114,12 @@ def _arguments(schema: dict[str, Any], message: str, zone: ZoneInfo) -> dict[str
     else:
         event_start = start.replace(hour=10)
     quoted = re.search(r"[\"“']([^\"”']+)[\"”']", message)
-    repo = re.search(r"\b([\w.-]+/[\w.-]+)\b", message)
+    repo = _repo(message)
     values = {
-        "start": start.isoformat(), "end": (start + timedelta(days=1)).isoformat(),
-        "time_min": start.isoformat(), "time_max": (start + timedelta(days=1)).isoformat(),
+        "start": start.isoformat(), "end": (start + timedelta(days=days)).isoformat(),
+        "time_min": start.isoformat(), "time_max": (start + timedelta(days=days)).isoformat(),
         "day": day.isoformat(), "date": day.isoformat(),
-        "repo": repo.group(1) if repo else "", "repository": repo.group(1) if repo else "",
+        "repo": repo, "repository": repo,
         "title": quoted.group(1) if quoted else "New issue", "summary": quoted.group(1) if quoted else "Meeting",
         "body": "", "description": "",
     }
@@ -133,11 +166,25 @@ def _summary(messages: list[dict[str, Any]]) -> str:
         return "Hello! I can read your Google Calendar and your GitHub repositories. What would you like?"
     parts = []
     for text in results:
-        if text.lower().startswith(("error", "authorization", "i could not", "could not")):
+        refused = re.search(r"the user (declined|did not complete) access to (.+?), so (\w+) could not run", text)
+        if refused:
+            what = TOOL_WORDS.get(refused.group(3), "do that")
+            parts.append(f"You declined access to {refused.group(2)}, so I could not {what}. Ask again whenever "
+                         "you want to allow it." if refused.group(1) == "declined" else
+                         f"The authorization for {refused.group(2)} was not completed, so I could not {what}. "
+                         "Ask again to get a new link.")
+        elif text.lower().startswith(("error", "authorization", "i could not", "could not")):
             parts.append(f"I couldn't complete that: {text}")
         else:
             parts.append(f"Here is what I found:\n{text}")
     return "\n\n".join(parts)
+
+
+TOOL_WORDS = {
+    "list_calendar_events": "read your calendar", "check_availability": "check your availability",
+    "create_calendar_event": "create the event", "list_github_repositories": "list your repositories",
+    "list_github_issues": "read the issues", "create_github_issue": "open the issue",
+}
 
 
 def _completion(body: dict[str, Any]) -> dict[str, Any]:

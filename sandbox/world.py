@@ -59,8 +59,9 @@ class Fault:
 
     service: str  # "auth0" | "google" | "github" | "openai" | "*"
     path: str  # regular expression matched against the path (search)
-    kind: str  # "latency" | "status" | "rate_limit" | "drop"
+    kind: str  # "latency" | "status" | "rate_limit" | "drop" | "drop_after" (processed, then dropped)
     method: str = "*"
+    grant_type: str = "*"  # only `/oauth/token` requests of this grant (urn:… or refresh_token, …)
     delay_ms: int = 0
     status: int = 500
     retry_after: int = 1
@@ -68,10 +69,11 @@ class Fault:
     times: int | None = None
     id: str = field(default_factory=lambda: secrets.token_hex(4))
 
-    def matches(self, service: str, method: str, path: str) -> bool:
+    def matches(self, service: str, method: str, path: str, grant_type: str = "") -> bool:
         return (
             (self.service in ("*", service))
             and (self.method in ("*", method.upper()))
+            and (self.grant_type in ("*", grant_type))
             and re.search(self.path, path) is not None
         )
 
@@ -138,10 +140,10 @@ class World:
         self.faults.append(fault)
         return fault
 
-    def take_fault(self, service: str, method: str, path: str) -> Fault | None:
+    def take_fault(self, service: str, method: str, path: str, grant_type: str = "") -> Fault | None:
         """The first fault matching this request, consuming one of its `times`."""
         for fault in self.faults:
-            if fault.matches(service, method, path):
+            if fault.matches(service, method, path, grant_type):
                 if fault.times is not None:
                     fault.times -= 1
                     if fault.times <= 0:

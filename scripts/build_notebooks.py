@@ -21,12 +21,22 @@ Everything here runs offline against the project's **sandbox** (local stand-ins 
 and a scripted model). With real credentials in the environment, see `03_real_tenant.ipynb`."""),
     ("md", "## 1. Start the sandbox\nIt runs in the background of this kernel, each service on its own loopback port."),
     ("code", """import os
+import socket
+import warnings
+
+# Library notices (google-api-core on this Python, …) are for library developers, not for this tour.
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
 from sandbox.runner import SandboxServer
 
 sandbox = SandboxServer().start()
 os.environ.update(sandbox.env)            # what you would otherwise put in .env
-os.environ["AUTH0_CALLBACK_URL"] = "http://127.0.0.1:8765/callback"
-print("Auth0 tenant:", sandbox.env["AUTH0_DOMAIN"])"""),
+with socket.socket() as s:                # a free loopback port for this notebook's callback receiver
+    s.bind(("127.0.0.1", 0))
+    os.environ["AUTH0_CALLBACK_URL"] = f"http://127.0.0.1:{s.getsockname()[1]}/callback"
+print("Auth0 tenant:", sandbox.env["AUTH0_DOMAIN"])
+print("callback:", os.environ["AUTH0_CALLBACK_URL"])"""),
     ("md", "## 2. Log in as the seeded user and build the agent\nIn the sandbox a session comes from its control API; in real life it comes from `vault-agent login`."),
     ("code", """import uuid
 from langgraph.checkpoint.memory import InMemorySaver
@@ -47,7 +57,26 @@ services = Services.create(Settings(), InMemoryStore())
 graph = build_graph(checkpointer=InMemorySaver(), store=services.store)
 context = Context(user=user, timezone="UTC", services=services)
 thread = {"configurable": {"thread_id": str(uuid.uuid4())}}"""),
-    ("md", "## 3. Ask for tomorrow's events\nAlice has not linked Google yet, so Token Vault answers `tokenset_not_found` and the run pauses."),
+    ("md", """## 3. Listen for the browser coming back
+When you allow access, Auth0 sends your browser to `AUTH0_CALLBACK_URL`. This cell serves that address from the
+kernel (the same small receiver the chat CLI uses): it completes the linking — single-use `state`, code +
+PKCE verifier, ID token checked — and tells your browser what happened."""),
+    ("code", """import asyncio
+from agent.cli.receiver import CallbackReceiver
+
+answers = asyncio.Queue()
+linker = services.linker(services.store)
+
+async def on_callback(url):
+    result = await linker.complete(url)
+    await answers.put(result)
+    what = "is connected" if result.status == "authorized" else "was not connected (access declined)"
+    return True, f"{result.connection} {what}. Back to the notebook: the next cell carries on."
+
+receiver = CallbackReceiver(os.environ["AUTH0_CALLBACK_URL"], on_callback)
+await receiver.start()
+print("listening on", receiver.url)"""),
+    ("md", "## 4. Ask for tomorrow's events\nAlice has not linked Google yet, so Token Vault answers `tokenset_not_found` and the run pauses."),
     ("code", """from IPython.display import HTML, display
 
 result = await graph.ainvoke({"messages": [("user", "What's on my calendar tomorrow?")]}, thread, context=context)
@@ -56,18 +85,27 @@ request = pause.value
 print("connection:", request["connection"])
 print("scopes:", request["scopes"])
 display(HTML(f'<a href="{request["authorize_url"]}" target="_blank">Authorize {request["connection"]}</a>'))"""),
-    ("md", "## 4. Authorize and resume\nA person would click the link above, log in and press **Allow**; Auth0 then sends the browser to our callback. Here the sandbox plays the user."),
-    ("code", """# What the browser does: consent at the tenant, land on the callback URL.
-callback_url = sandbox.control.authorize(request["authorize_url"], alice["user_id"], "approve")
-# What our callback does: check the single-use state, exchange the code, validate the ID token.
-linked = await services.linker(services.store).complete(callback_url)
+    ("md", """## 5. Authorize and resume
+**Click the link above**, log in as `alice@example.com` / `sandbox` and press **Allow**; your browser lands on
+the receiver and this cell carries on. If nothing is clicked within `CLICK_WAIT` seconds (a headless run), the
+sandbox plays you: the same consent, the same redirect to the receiver."""),
+    ("code", """import httpx
+
+CLICK_WAIT = float(os.environ.get("NOTEBOOK_CLICK_WAIT", "120"))
+try:
+    linked = await asyncio.wait_for(answers.get(), timeout=CLICK_WAIT)
+except asyncio.TimeoutError:
+    landing = sandbox.control.authorize(request["authorize_url"], alice["user_id"], "approve")
+    async with httpx.AsyncClient() as browser:
+        page = await browser.get(landing)
+    linked = await answers.get()
 print("linking:", linked.status)
 
 from langgraph.types import Command
 done = await graph.ainvoke(Command(resume={pause.id: {"state": linked.state, "status": linked.status}}),
                            thread, context=context)
 print(done["messages"][-1].content)"""),
-    ("md", "## 5. Unlink, and the pause comes back\nThe Management API removes the Google identity (and its token set)."),
+    ("md", "## 6. Unlink, and the pause comes back\nThe Management API removes the Google identity (and its token set)."),
     ("code", """from auth.management import ManagementClient
 
 mgmt = ManagementClient(Settings())
@@ -76,7 +114,7 @@ services.vault.invalidate(user, "google-oauth2")
 again = await graph.ainvoke({"messages": [("user", "What's on my calendar tomorrow?")]},
                             {"configurable": {"thread_id": str(uuid.uuid4())}}, context=context)
 print("paused again for:", again["__interrupt__"][0].value["connection"])"""),
-    ("code", """await mgmt.aclose(); await services.aclose(); sandbox.stop()"""),
+    ("code", """await receiver.stop(); await mgmt.aclose(); await services.aclose(); sandbox.stop()"""),
 ]
 
 SERVER = [
@@ -85,7 +123,8 @@ SERVER = [
 The same agent served by the LangGraph server: clients authenticate with an Auth0 access token, the run
 pauses with the same interrupt, and the **server's own `/auth/callback`** completes the linking and resumes
 the thread — the client only watches."""),
-    ("code", """import os, asyncio
+    ("code", """import os, asyncio, warnings
+warnings.filterwarnings("ignore", category=FutureWarning)  # library notices, not part of this tour
 from sandbox.runner import SandboxServer
 from sandbox.langgraph_dev import LangGraphDev
 
@@ -113,7 +152,10 @@ print("paused for:", request["connection"], request["scopes"])"""),
 
 callback_url = sandbox.control.authorize(request["authorize_url"], alice["user_id"], "approve")
 page = httpx.get(callback_url, timeout=60)
-print(page.status_code, "— the browser now shows: done, you can close this tab")"""),
+import html, re
+shown = " — ".join(html.unescape(re.sub(r"<[^>]+>", "", part)).strip()
+                   for part in re.findall(r"<(?:h1|p)\\b[^>]*>(.*?)</(?:h1|p)>", page.text, re.S))
+print(page.status_code, "— the browser shows:", shown)"""),
     ("code", """for _ in range(300):
     if (await client.threads.get(thread["thread_id"]))["status"] != "busy":
         break

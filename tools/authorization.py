@@ -9,7 +9,10 @@ interrupt is one of ours without reading keys by hand.
 
     interrupt value  {"type": "auth0/authorization_required", "connection", "scopes", "authorize_url",
                       "state", "expires_at", "tool", "message", "reason"}
-    resume value     {"state", "status": "authorized" | "declined" | "expired"}
+    resume value     {"state", "status": "authorized" | "declined" | "expired" | "reissue"}
+
+"reissue" is not an answer but a retry: the request's link is dead (expired, or used by a completion
+whose run never resumed), so the tool tries its token again and, if still needed, pauses with a new link.
 
 A resume value answers the request whose `state` it carries: `answers()` is how the paused tool checks it.
 """
@@ -21,8 +24,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 INTERRUPT_TYPE = "auth0/authorization_required"
-Status = Literal["authorized", "declined", "expired"]
-STATUSES: tuple[str, ...] = ("authorized", "declined", "expired")
+Status = Literal["authorized", "declined", "expired", "reissue"]
+STATUSES: tuple[str, ...] = ("authorized", "declined", "expired", "reissue")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from auth.credentials import UserCredentials
 from auth.errors import AuthError, SessionExpired
 
 from .services import Services, default_services
+from .zones import resolve_zone
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class Context:
     ask_authorization: Callable[..., Awaitable[Any]] | None = field(default=None, repr=False)
     # Server only: what a pending link request keeps so the callback can resume as the user (sealed).
     link_extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    timezone_note: str | None = field(default=None, repr=False)
 
     def __init__(self, user: UserCredentials | None = None, timezone: str = "UTC",
                  services: Services | None = None, ask_authorization: Callable[..., Awaitable[Any]] | None = None,
@@ -46,6 +48,8 @@ class Context:
         and so is anything a JSON value could smuggle in where an object is expected."""
         self.user = user if isinstance(user, UserCredentials) else None
         self.timezone = timezone if _valid_zone(timezone) else "UTC"
+        # Said along with the tools' answers when the zone asked for was not a real one (tools/zones.py).
+        self.timezone_note = None if self.timezone == timezone or not timezone else resolve_zone(str(timezone))[1]
         self.services = services if isinstance(services, Services) else default_services()
         self.ask_authorization = ask_authorization if callable(ask_authorization) else None
         self.link_extra = {}

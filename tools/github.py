@@ -1,24 +1,41 @@
-"""GitHub tools on httpx (async). Results are trimmed: names, numbers, titles, links."""
+"""GitHub tools on httpx (async). Results are trimmed: names, numbers, titles, links.
+
+Opening an issue happens exactly once across replays, retries and crashes. GitHub has no idempotency
+key, so the tool makes its own: the issue body ends with a hidden marker derived from (thread, tool call),
+and before posting it records the intent in the store. A tool that finds its intent already recorded
+(a replay after a crash, a resume) — or that lost the answer to its POST — first looks for an issue
+carrying its marker among the repository's recent issues and reports that one instead of opening another.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import time
 from typing import Annotated, Any
 
 import httpx
 from langchain_core.tools import InjectedToolCallId, tool
+from langgraph.config import get_config
+from langgraph.runtime import get_runtime
 from pydantic import Field
 
 from .context import current_context
 from auth.token_vault import ProviderToken
 
-from .provider_errors import ProviderError, ProviderInsufficientScope, ProviderUnauthorized
+from .provider_errors import ProviderError, ProviderInsufficientScope, ProviderUnauthorized, ProviderUnreachable
 from .vault import GITHUB, call_with_token
 
 READ_SCOPES = ["repo"]  # private repositories and their issues need `repo`
 WRITE_SCOPES = ["repo"]
 MAX_ITEMS = 30
-REPO_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
+# GitHub's rules: an owner is 1–39 alphanumerics or single inner hyphens; a repository name is 1–100 of
+# letters, digits, ".", "-", "_" — and never "." or "..", which would walk the URL path.
+OWNER_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+REPO_HELP = "Repository as owner/name, or just name for one of the signed-in user's own repositories"
+INTENTS_NAMESPACE = ("vault_agent", "write_intents")
+MARKER_SEARCH_DEPTH = 100
 
 
 async def _request(token: ProviderToken, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -29,7 +46,7 @@ async def _request(token: ProviderToken, method: str, path: str, **kwargs: Any) 
     try:
         response = await services.http.request(method, url, headers=headers, **kwargs)
     except httpx.TransportError as exc:
-        raise ProviderError(f"GitHub could not be reached ({type(exc).__name__})") from exc
+        raise ProviderUnreachable(f"GitHub could not be reached ({type(exc).__name__})") from exc
     if response.status_code == 401:
         raise ProviderUnauthorized("GitHub rejected the access token")
     if response.status_code == 403 and response.headers.get("x-accepted-oauth-scopes"):
@@ -40,13 +57,39 @@ async def _request(token: ProviderToken, method: str, path: str, **kwargs: Any) 
     if response.status_code == 404:
         raise ProviderError("not found (or not visible to this account)")
     if response.status_code >= 400:
-        message = response.json().get("message", "") if "json" in response.headers.get("content-type", "") else ""
+        try:
+            message = response.json().get("message", "") if "json" in response.headers.get("content-type", "") else ""
+        except (ValueError, AttributeError):
+            message = ""
         raise ProviderError(f"GitHub answered {response.status_code}: {message}".strip())
     return response
 
 
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:  # a 200 whose body was cut short
+        raise ProviderUnreachable("GitHub's answer was incomplete") from exc
+
+
 def _check_repo(repo: str) -> str | None:
-    return None if REPO_PATTERN.match(repo) else "Error: repo must look like owner/name."
+    owner, slash, name = repo.strip().partition("/")
+    if not slash:  # "my vault-agent-demo repo": one of the signed-in user's own
+        owner, name = "", owner
+    if (not slash or OWNER_PATTERN.match(owner)) and NAME_PATTERN.match(name) and name not in (".", ".."):
+        return None
+    return ("Error: repo must look like owner/name or name (owner: letters, digits and single hyphens; name: "
+            "letters, digits, '.', '-', '_', not '.' or '..').")
+
+
+async def _full_name(token: ProviderToken, repo: str) -> str:
+    """`owner/name` as given; a bare `name` means the signed-in user's own repository, so it becomes
+    `LOGIN/name` with the login from `GET /user` (same token, one request)."""
+    repo = repo.strip()
+    if "/" in repo:
+        return repo
+    login = _json(await _request(token, "GET", "/user")).get("login", "")
+    return f"{login}/{repo}"
 
 
 @tool
@@ -58,7 +101,7 @@ async def list_github_repositories(
     async def call(token: ProviderToken) -> str:
         response = await _request(token, "GET", "/user/repos",
                                   params={"per_page": MAX_ITEMS, "sort": "full_name"})
-        repos = response.json()
+        repos = _json(response)
         if not repos:
             return "No repositories."
         lines = [f"- {r['full_name']} ({'private' if r.get('private') else 'public'}, "
@@ -72,7 +115,7 @@ async def list_github_repositories(
 
 @tool
 async def list_github_issues(
-    repo: Annotated[str, Field(description="Repository as owner/name, e.g. alice-gh/vault-agent-demo")],
+    repo: Annotated[str, Field(description=REPO_HELP + ", e.g. alice-gh/vault-agent-demo")],
     state: Annotated[str, Field(description="open, closed or all", pattern="^(open|closed|all)$")] = "open",
     tool_call_id: Annotated[str, InjectedToolCallId] = "",
 ) -> str:
@@ -81,12 +124,13 @@ async def list_github_issues(
         return problem
 
     async def call(token: ProviderToken) -> str:
-        response = await _request(token, "GET", f"/repos/{repo}/issues",
+        repo_ = await _full_name(token, repo)
+        response = await _request(token, "GET", f"/repos/{repo_}/issues",
                                   params={"state": state, "per_page": MAX_ITEMS})
-        issues = [i for i in response.json() if "pull_request" not in i]
+        issues = [i for i in _json(response) if "pull_request" not in i]
         if not issues:
-            return f"No {state} issues in {repo}."
-        return f"{state.capitalize()} issues in {repo}:\n" + "\n".join(
+            return f"No {state} issues in {repo_}."
+        return f"{state.capitalize()} issues in {repo_}:\n" + "\n".join(
             f"- #{i['number']} {i['title']}" for i in issues)
 
     return await call_with_token("list_github_issues", tool_call_id, GITHUB, READ_SCOPES, call)
@@ -94,7 +138,7 @@ async def list_github_issues(
 
 @tool
 async def create_github_issue(
-    repo: Annotated[str, Field(description="Repository as owner/name")],
+    repo: Annotated[str, Field(description=REPO_HELP)],
     title: Annotated[str, Field(description="Issue title", min_length=1, max_length=256)],
     body: Annotated[str, Field(description="Issue description (Markdown)", max_length=20000)] = "",
     tool_call_id: Annotated[str, InjectedToolCallId] = "",
@@ -102,13 +146,56 @@ async def create_github_issue(
     """Open a new issue in a GitHub repository. Only when the user asked for it."""
     if problem := _check_repo(repo):
         return problem
+    repo = repo.strip()
+    thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))
+    key = intent_key(thread_id, tool_call_id)
+    marked_body = (body + "\n\n" if body else "") + marker(key)
 
     async def call(token: ProviderToken) -> str:
-        response = await _request(token, "POST", f"/repos/{repo}/issues", json={"title": title, "body": body})
-        issue = response.json()
-        return f"Created issue #{issue['number']} in {repo}: {issue['title']}\nLink: {issue.get('html_url', '')}"
+        repo_ = await _full_name(token, repo)
+        issue = await create_issue_once(token, repo_, key, {"title": title, "body": marked_body})
+        return f"Created issue #{issue['number']} in {repo_}: {issue['title']}\nLink: {issue.get('html_url', '')}"
 
     return await call_with_token("create_github_issue", tool_call_id, GITHUB, WRITE_SCOPES, call)
+
+
+def intent_key(thread_id: str, tool_call_id: str) -> str:
+    return hashlib.sha256(f"vault-agent:{thread_id}:{tool_call_id}".encode()).hexdigest()[:32]
+
+
+def marker(key: str) -> str:
+    """Invisible in GitHub's rendering of the body, findable by the tool that wrote it."""
+    return f"<!-- vault-agent:{key} -->"
+
+
+async def create_issue_once(token: ProviderToken, repo: str, key: str, payload: dict[str, str]) -> dict[str, Any]:
+    store = get_runtime().store or current_context().services.store
+    if await store.aget(INTENTS_NAMESPACE, key) is not None:  # an earlier attempt may have got through
+        if (found := await _find_marked(token, repo, key)) is not None:
+            return found
+    await store.aput(INTENTS_NAMESPACE, key, {"kind": "github_issue", "repo": repo, "at": time.time()})
+    for attempt in range(2):
+        try:
+            return _json(await _request(token, "POST", f"/repos/{repo}/issues", json=payload))
+        except ProviderUnreachable:
+            # The POST may have landed: look before sending it again (once).
+            if (found := await _find_marked(token, repo, key)) is not None:
+                return found
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _find_marked(token: ProviderToken, repo: str, key: str) -> dict[str, Any] | None:
+    """Our own issue among the repository's most recent ones, by its marker."""
+    response = await _request(token, "GET", f"/repos/{repo}/issues",
+                              params={"state": "all", "sort": "created", "direction": "desc",
+                                      "per_page": MARKER_SEARCH_DEPTH})
+    wanted = marker(key)
+    for issue in _json(response):
+        if "pull_request" not in issue and wanted in (issue.get("body") or ""):
+            return issue
+    return None
 
 
 GITHUB_TOOLS = [list_github_repositories, list_github_issues, create_github_issue]

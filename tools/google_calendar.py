@@ -2,27 +2,39 @@
 
 The client is synchronous, so every call runs in a worker thread. Results are trimmed to what the model
 needs (time, title, a few fields) and shown in the user's time zone.
+
+Creating an event happens exactly once across retries, timeouts, replays and crashes: the insert carries
+a client-chosen event id derived from (thread, tool call), is never retried by the client library, and a
+409 "already exists" for that id means an earlier attempt of ours got through — the existing event is
+fetched and reported as created.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import google.auth.exceptions
+import google_auth_httplib2
+import httplib2
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from langchain_core.tools import InjectedToolCallId, tool
+from langgraph.config import get_config
 from pydantic import Field
 
 from .context import current_context
 from auth.token_vault import ProviderToken
 
-from .provider_errors import ProviderError, ProviderInsufficientScope, ProviderUnauthorized
+from .provider_errors import (ProviderConflict, ProviderError, ProviderInsufficientScope, ProviderUnauthorized,
+                              ProviderUnreachable)
 from .vault import GOOGLE, call_with_token
+from .zones import check_year, resolve_zone
 
 SCOPE = "https://www.googleapis.com/auth/"
 READ_SCOPES = [SCOPE + "calendar.readonly"]
@@ -33,15 +45,18 @@ MAX_EVENTS = 25
 
 def _service(token: ProviderToken) -> Any:
     settings = current_context().services.settings
-    return build("calendar", "v3", credentials=Credentials(token.access_token), static_discovery=True,
-                 cache_discovery=False,
+    # Our own timeout (the library's default is a minute) on an authorized httplib2 client.
+    http = google_auth_httplib2.AuthorizedHttp(Credentials(token.access_token),
+                                               http=httplib2.Http(timeout=settings.http_timeout_seconds))
+    return build("calendar", "v3", http=http, static_discovery=True, cache_discovery=False,
                  client_options={"api_endpoint": settings.google_api_base_url.rstrip("/") + "/calendar/v3/"})
 
 
-async def _execute(token: ProviderToken, make_request: Any) -> dict[str, Any]:
-    """Build and execute a request in a worker thread, mapping Google's failures to ours."""
+async def _execute(token: ProviderToken, make_request: Any, *, num_retries: int = 1) -> dict[str, Any]:
+    """Build and execute a request in a worker thread, mapping Google's failures to ours. Writes pass
+    `num_retries=0`: the library would resend a POST after a timeout without knowing if it landed."""
     def run() -> dict[str, Any]:
-        return make_request(_service(token)).execute(num_retries=1)
+        return make_request(_service(token)).execute(num_retries=num_retries)
 
     try:
         return await asyncio.to_thread(run)
@@ -52,21 +67,46 @@ async def _execute(token: ProviderToken, make_request: Any) -> dict[str, Any]:
             raise ProviderUnauthorized("Google rejected the access token") from exc
         if exc.status_code == 403 and "insufficientPermissions" in str(exc.content):
             raise ProviderInsufficientScope("more Calendar access is needed") from exc
+        if exc.status_code == 409:
+            raise ProviderConflict("the event already exists") from exc
         raise ProviderError(f"Google Calendar answered {exc.status_code}: {exc.reason}") from exc
+    except Exception as exc:
+        # No complete answer: a timeout, a refused or dropped connection, a truncated body
+        # (http.client.IncompleteRead), invalid JSON from a cut-off answer, an httplib2 error.
+        raise ProviderUnreachable(f"Google Calendar could not be reached ({type(exc).__name__})") from exc
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_context().timezone or "UTC")
+def _zone() -> tuple[ZoneInfo, str | None]:
+    """The user's zone, or UTC and a note when the context names no real IANA zone."""
+    context = current_context()
+    zone, note = resolve_zone(context.timezone)
+    return zone, note or getattr(context, "timezone_note", None)
+
+
+def _noted(note: str | None, text: str) -> str:
+    return f"{note}\n{text}" if note else text
 
 
 def _when(value: str, zone: ZoneInfo, end_of_day: bool = False) -> datetime:
-    """An ISO date or date-time from the model, made timezone-aware in the user's zone."""
+    """An ISO date or date-time from the model, made timezone-aware in the user's zone, years 1970–2100
+    (ValueError otherwise: year 9999 would overflow the day arithmetic and Google would refuse it)."""
     value = value.strip()
-    if len(value) == 10:
-        day = date.fromisoformat(value) + (timedelta(days=1) if end_of_day else timedelta())
-        return datetime.combine(day, time(0), zone)
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+    try:
+        if len(value) == 10:
+            day = check_year(datetime.combine(date.fromisoformat(value), time(0))).date()
+            day += timedelta(days=1) if end_of_day else timedelta()
+            return datetime.combine(day, time(0), zone)
+        parsed = check_year(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+    except OverflowError as exc:
+        raise ValueError("that date is out of range") from exc
+
+
+def event_id_for(thread_id: str, tool_call_id: str) -> str:
+    """A Google event id for one tool call of one thread: the same on every replay and retry, so Google
+    itself refuses a second copy. base32hex (0–9, a–v) of a SHA-256, 32 characters (Google allows 5–1024)."""
+    digest = hashlib.sha256(f"vault-agent:{thread_id}:{tool_call_id}".encode()).digest()
+    return base64.b32hexencode(digest).decode().lower().rstrip("=")[:32]
 
 
 def _format_event(event: dict[str, Any], zone: ZoneInfo) -> str:
@@ -90,9 +130,15 @@ def _window(start: str, end: str | None, zone: ZoneInfo) -> tuple[datetime, date
     try:
         t0 = _when(start, zone)
         t1 = _when(end, zone, end_of_day=True) if end else datetime.combine(t0.date() + timedelta(days=1), time(0), zone)
-    except ValueError:
-        return "Error: start and end must be ISO dates or date-times."
+    except ValueError as exc:
+        return _date_error(exc)
     return _range_error(t0, t1) or (t0, t1)
+
+
+def _date_error(exc: ValueError) -> str:
+    if "between the years" in str(exc) or "out of range" in str(exc):
+        return f"Error: {exc}."
+    return "Error: start and end must be ISO dates or date-times (e.g. 2026-11-25 or 2026-11-25T10:00:00+00:00)."
 
 
 @tool
@@ -103,10 +149,10 @@ async def list_calendar_events(
 ) -> str:
     """List the user's Google Calendar events in a time range (e.g. today, tomorrow, this week).
     Use it for questions like "what's on my calendar tomorrow?"."""
-    zone = _zone()
+    zone, note = _zone()
     window = _window(start, end, zone)
     if isinstance(window, str):
-        return window
+        return _noted(note, window)
     t0, t1 = window
 
     async def call(token: ProviderToken) -> str:
@@ -120,7 +166,7 @@ async def list_calendar_events(
         more = "\n(more events not shown)" if data.get("nextPageToken") else ""
         return header + "\n" + "\n".join(_format_event(e, zone) for e in items) + more
 
-    return await call_with_token("list_calendar_events", tool_call_id, GOOGLE, READ_SCOPES, call)
+    return _noted(note, await call_with_token("list_calendar_events", tool_call_id, GOOGLE, READ_SCOPES, call))
 
 
 @tool
@@ -131,10 +177,10 @@ async def check_availability(
 ) -> str:
     """Tell when the user is busy or free in a time window (Google Calendar free/busy). Use it for
     "am I free tomorrow afternoon?" — it returns busy intervals only, no event details."""
-    zone = _zone()
+    zone, note = _zone()
     window = _window(start, end, zone)
     if isinstance(window, str):
-        return window
+        return _noted(note, window)
     t0, t1 = window
 
     async def call(token: ProviderToken) -> str:
@@ -148,7 +194,7 @@ async def check_availability(
                  f"–{datetime.fromisoformat(b['end'].replace('Z', '+00:00')).astimezone(zone):%H:%M}" for b in busy]
         return f"Busy intervals between {t0:%a %d %b %H:%M} and {t1:%a %d %b %H:%M} ({zone}):\n" + "\n".join(lines)
 
-    return await call_with_token("check_availability", tool_call_id, GOOGLE, FREEBUSY_SCOPES, call)
+    return _noted(note, await call_with_token("check_availability", tool_call_id, GOOGLE, FREEBUSY_SCOPES, call))
 
 
 @tool
@@ -160,22 +206,45 @@ async def create_calendar_event(
     tool_call_id: Annotated[str, InjectedToolCallId] = "",
 ) -> str:
     """Create an event in the user's primary Google Calendar. Only when the user asked for it."""
-    zone = _zone()
+    zone, note = _zone()
     try:
         t0, t1 = _when(start, zone), _when(end, zone)
-    except ValueError:
-        return "Error: start and end must be ISO date-times."
+    except ValueError as exc:
+        return _noted(note, _date_error(exc))
     if problem := _range_error(t0, t1):
-        return problem
-    body = {"summary": summary, "description": description,
+        return _noted(note, problem)
+    thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))
+    event_id = event_id_for(thread_id, tool_call_id)
+    body = {"id": event_id, "summary": summary, "description": description,
             "start": {"dateTime": t0.isoformat(), "timeZone": str(zone)},
             "end": {"dateTime": t1.isoformat(), "timeZone": str(zone)}}
 
     async def call(token: ProviderToken) -> str:
-        event = await _execute(token, lambda svc: svc.events().insert(calendarId="primary", body=body))
+        event = await insert_once(token, body)
         return "Created event:\n" + _format_event(event, zone) + f"\nLink: {event.get('htmlLink', '')}"
 
-    return await call_with_token("create_calendar_event", tool_call_id, GOOGLE, WRITE_SCOPES, call)
+    return _noted(note, await call_with_token("create_calendar_event", tool_call_id, GOOGLE, WRITE_SCOPES, call))
+
+
+async def insert_once(token: ProviderToken, body: dict[str, Any]) -> dict[str, Any]:
+    """Insert the event with its client-chosen id exactly once. After a timeout or a dropped answer the
+    insert is sent once more — safe only because of the id: if the first one landed, Google answers 409
+    and the event it created is fetched and returned."""
+    def insert(svc: Any) -> Any:
+        return svc.events().insert(calendarId="primary", body=body)
+
+    def existing(svc: Any) -> Any:
+        return svc.events().get(calendarId="primary", eventId=body["id"])
+
+    for attempt in range(2):
+        try:
+            return await _execute(token, insert, num_retries=0)
+        except ProviderConflict:
+            return await _execute(token, existing)
+        except ProviderUnreachable:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 CALENDAR_TOOLS = [list_calendar_events, check_availability, create_calendar_event]

@@ -1,4 +1,4 @@
-"""What a provider API answered, in the terms the vault wrapper acts on."""
+"""What a provider API answered, in the terms the vault wrapper and the write tools act on."""
 
 from __future__ import annotations
 
@@ -13,3 +13,12 @@ class ProviderUnauthorized(ProviderError):
 
 class ProviderInsufficientScope(ProviderError):
     """403 for missing scopes: the user must grant more (a step-up linking request)."""
+
+
+class ProviderUnreachable(ProviderError):
+    """No complete answer (timeout, dropped connection, truncated body): a write may or may not have
+    happened, so only a request with an idempotency key may be sent again."""
+
+
+class ProviderConflict(ProviderError):
+    """409: the resource with this client-chosen id already exists (an earlier attempt of ours)."""

@@ -7,6 +7,14 @@ Replay: when a paused run resumes, LangGraph runs the tool again from its start 
 the resume value instead of pausing. So the wrapper tries the token first (after "authorized" it now
 works), and creates linking requests idempotently per (thread, tool call, round) so a replay never mints
 a second state for the same pause.
+
+Nothing that goes wrong inside a tool escapes it: an outage of Auth0 while building the link, a dropped
+provider connection, a bug — each becomes one sentence the model can relay, and the run goes on. Only
+LangGraph's own control flow (the interrupt) passes through.
+
+A resume value with status "reissue" means "the link in this pause is dead (expired or used) — try
+again": the wrapper tries the token first (the user may have linked in the meantime, or the thread was
+killed after the callback completed) and otherwise pauses again with a fresh link.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langgraph.config import get_config
+from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import get_runtime
 from langgraph.types import interrupt
 
@@ -30,6 +39,8 @@ log = logging.getLogger(__name__)
 
 INTERRUPT_TYPE = "auth0/authorization_required"
 MAX_AUTHORIZATION_ROUNDS = 2
+REISSUE = "reissue"  # resume status: the pause's link is dead, offer a fresh one (not a round)
+MAX_REISSUES = 20
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,7 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Connection, 
     user = context.user
     thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))
     needed = list(scopes)
-    rounds = 0
+    rounds = reissues = 0
     retried_unauthorized = False
     while True:
         step_up: AuthorizationRequired | None = None
@@ -89,26 +100,43 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Connection, 
         except AuthError as exc:
             return f"Error: {exc}"
         except ProviderError as exc:
-            return f"Error from {connection.label}: {exc}"
+            return f"Error from {connection.label}: {exc}. The user can try again."
+        except GraphBubbleUp:
+            raise
+        except Exception as exc:  # a bug or an unmapped failure: a sentence, never a dead run
+            log.warning("%s failed: %s", tool, type(exc).__name__, exc_info=True)
+            return f"Error: {tool} failed unexpectedly ({type(exc).__name__}). The user can try again."
 
         if rounds >= MAX_AUTHORIZATION_ROUNDS:
             return (f"Authorization for {connection.label} is still missing after {rounds} attempts; "
                     "the user can try again later.")
         if context.ask_authorization is not None:
+            # Another client's way to ask (MCP elicitation): it answers like interrupt() or raises its own
+            # protocol error, which must reach that client untouched.
             answer = await context.ask_authorization(tool, connection, step_up)
         else:
-            linker = services.linker(runtime.store)
             try:
+                linker = services.linker(runtime.store)
                 request = await linker.start(
                     user, connection.name, step_up.required_scopes, thread_id=thread_id or None,
                     extra={"tool_call_id": tool_call_id, "tool": tool, **context.link_extra},
-                    request_key=f"{thread_id}:{tool_call_id}:{rounds}" if thread_id else None,
+                    request_key=f"{thread_id}:{tool_call_id}:{rounds}:{reissues}" if thread_id else None,
                 )
-            except AuthError as exc:  # e.g. no ID token for id_token_hint: a sentence, not a crashed run
-                return f"Error: cannot ask for access to {connection.label}: {exc}"
+            except AuthError as exc:  # e.g. Auth0 down, or no ID token for id_token_hint: a sentence
+                return (f"Error: cannot ask for access to {connection.label}: the authorization link could not "
+                        f"be prepared: {exc} {tool} did not run; the user can ask again.")
+            except Exception as exc:
+                log.warning("linking request for %s failed: %s", tool, type(exc).__name__, exc_info=True)
+                return (f"Error: the {connection.label} authorization link could not be prepared "
+                        f"({type(exc).__name__}); {tool} did not run. The user can ask again.")
+            # Outside the try: the interrupt is LangGraph's control flow.
             answer = interrupt(authorization_payload(request, tool, connection, step_up.reason))
-        rounds += 1
         status = answer.get("status") if isinstance(answer, dict) else str(answer)
+        if status == REISSUE and reissues < MAX_REISSUES:
+            reissues += 1
+            services.vault.invalidate(user, connection.name)
+            continue
+        rounds += 1
         if status != "authorized":
             what = "declined" if status == "declined" else "did not complete"
             return (f"Authorization required: the user {what} access to {connection.label}, so {tool} "

@@ -1,6 +1,12 @@
 """The interactive chat: streamed answers, a status line per tool call, and the authorization pause —
 a panel with the URL, the browser opened, a countdown, and the run resumed by itself when the loopback
-receiver gets the callback. Ctrl-C while waiting leaves the thread resumable."""
+receiver gets the callback.
+
+Ctrl-C while waiting leaves the thread resumable: the receiver stays up while that link is live, so an
+Allow clicked later is still picked up by this chat (it resumes the paused conversation and says so); a
+later `vault-agent resume` (another terminal, or after quitting) gets the port handed over, and a link
+that died with its sandbox or expired is replaced by a fresh one. In-chat commands never end the chat:
+bad arguments and failures are one line."""
 
 from __future__ import annotations
 
@@ -11,36 +17,40 @@ import uuid
 import webbrowser
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
-from typing import TYPE_CHECKING
+from tools.providers import describe_scope, label
 
-from .receiver import CallbackReceiver
-from .runtime import Runtime, console
+from .receiver import CallbackReceiver, ReceiverError
+from .runtime import CliError, Runtime, console
 
 if TYPE_CHECKING:  # imported lazily at run time: they pull in LangGraph, which the prompt must not wait for
     from agent.session_runner import AgentSession, AuthorizationNeeded
 
-PROVIDERS = {"google-oauth2": "Google Calendar", "github": "GitHub"}
-SCOPE_WORDS = {
-    "https://www.googleapis.com/auth/calendar.readonly": "read your calendar",
-    "https://www.googleapis.com/auth/calendar.events": "create and change events",
-    "https://www.googleapis.com/auth/calendar.freebusy": "see when you are free or busy",
-    "repo": "read and write your repositories and issues",
-    "public_repo": "your public repositories",
-}
 HELP = """Commands:
   /help                 this help
   /new                  start a new conversation
   /threads              list your conversations
-  /resume THREAD        continue a paused conversation
+  /resume THREAD        continue a paused conversation (see /threads)
   /connections          accounts linked to your profile
-  /unlink PROVIDER      unlink google-oauth2 or github
+  /unlink PROVIDER      unlink google (Google Calendar) or github
   /quit                 leave (Ctrl-D works too)"""
+NO_ARGUMENT = {"/help", "/new", "/threads", "/connections", "/quit", "/exit"}
+_WAKE = object()  # what the prompt returns when an answer from the browser needs the terminal
+
+
+def acknowledgement(item: "AuthorizationNeeded", value: dict[str, Any]) -> str:
+    """One pause's answer as the user reads it: ✓ GitHub allowed · ✗ Google Calendar declined."""
+    provider = label(item.payload["connection"])
+    status = value.get("status")
+    return {"authorized": f"✓ {provider} allowed", "declined": f"✗ {provider} declined"}.get(
+        status, f"✗ {provider} not answered (link expired)")
 
 
 class Chat:
@@ -54,10 +64,23 @@ class Chat:
         self.open_browser = open_browser
         self.thread_id = str(uuid.uuid4())
         self._callbacks: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-        self.receiver = CallbackReceiver(runtime.callback_url, self._on_callback)
+        self._foreground: str | None = None  # the thread authorize() is waiting for
+        self._left: dict[str, datetime] = {}  # threads left with Ctrl-C → when their links expire
+        self._later: list[tuple[str, str, dict[str, Any]]] = []  # (thread, connection, resume values)
+        self._prompt: Any = None
+        self._typed = ""  # what was on the prompt line when an answer from the browser woke it
+        self.receiver = CallbackReceiver(runtime.callback_url, self._on_callback, self._may_release)
 
     def start_loading(self, make_session: Any) -> None:
         self._loading = asyncio.create_task(make_session())
+        # A start-up failure (not logged in, bad configuration) must end the chat with its one line, not
+        # wait for the next message: wake the prompt so the loop re-raises it.
+        self._loading.add_done_callback(lambda task: task.cancelled() or task.exception() is None
+                                        or self._wake_prompt())
+
+    def _startup_failed(self) -> None:
+        if self.session is None and self._loading is not None and self._loading.done():
+            self.session = self._loading.result()  # raises what the loader raised
 
     async def ready(self) -> "AgentSession":
         if self.session is None:
@@ -71,25 +94,76 @@ class Chat:
         return self.session
 
     # -- the loopback callback --------------------------------------------------------------------
-    async def _on_callback(self, url: str) -> tuple[bool, str]:
-        from auth.errors import LinkingError
+    async def _on_callback(self, url: str) -> tuple[bool | str, str]:
+        from auth.errors import AuthError, LinkingError
 
         await self.ready()
         try:
             result, values = await self.session.complete(url)
         except LinkingError as exc:
+            if exc.retryable and exc.unconfirmed is not None:  # the user allowed; Auth0 could not confirm it yet
+                unconfirmed = exc.unconfirmed
+                values = await self.session.resume_values(unconfirmed)
+                if unconfirmed.thread_id and values and unconfirmed.thread_id == self._foreground:
+                    await self._callbacks.put((unconfirmed.thread_id, values))
+                elif unconfirmed.thread_id and values:
+                    self._later.append((unconfirmed.thread_id, unconfirmed.connection, values))
+                    self._wake_prompt()
+                return "retry", f"{exc} vault-agent carries on meanwhile."
             return False, str(exc)
-        await self._callbacks.put((result.thread_id or "", values))
-        if result.status == "declined":
-            return True, "Access was declined. vault-agent will tell the assistant."
-        return True, f"{PROVIDERS.get(result.connection, result.connection)} is connected. Back to the terminal."
+        except AuthError as exc:
+            return False, str(exc)
+        except Exception as exc:  # noqa: BLE001 - the browser gets a sentence, the chat goes on
+            from .runtime import explain
+
+            return False, f"vault-agent could not finish this: {explain(exc)}"
+        provider = label(result.connection)
+        declined = result.status == "declined"
+        done = f"Access to {provider} was declined." if declined else f"{provider} is connected."
+        if result.thread_id and values and result.thread_id == self._foreground:
+            await self._callbacks.put((result.thread_id, values))
+            return True, f"{done} Back to the terminal: vault-agent carries on by itself."
+        if result.thread_id and values:
+            self._later.append((result.thread_id, result.connection, values))
+            self._wake_prompt()
+            return True, (f"{done} The vault-agent chat in your terminal picks the paused conversation up "
+                          "and carries on.")
+        if result.thread_id:
+            return True, f"{done} Its conversation was already continued; nothing else to do."
+        return True, done
+
+    def _may_release(self) -> str | None:
+        """Another vault-agent (say `vault-agent resume` in a second terminal) wants the port."""
+        if self._foreground is not None:
+            return ("Another vault-agent chat is waiting for an authorization right now: answer it there, "
+                    "or press Ctrl-C in it, then try again.")
+        self._left.clear()  # answers for those threads now reach the other process, which can resume them
+        return None
+
+    def _wake_prompt(self) -> None:
+        app = getattr(self._prompt, "app", None)
+        if app is not None and app.is_running:
+            self._typed = self._prompt.default_buffer.text
+            app.exit(result=_WAKE)
+
+    async def _ensure_receiver(self) -> None:
+        try:
+            await self.receiver.start()
+        except ReceiverError as exc:
+            console.print(f"[yellow]warning:[/yellow] {exc}")
+
+    async def _release_if_idle(self) -> None:
+        now = datetime.now(timezone.utc)
+        self._left = {t: exp for t, exp in self._left.items() if exp > now}
+        if not self._left and self._foreground is None and self.receiver.running:
+            await self.receiver.stop()
 
     # -- a turn -----------------------------------------------------------------------------------
     async def run_turn(self, events: AsyncIterator[Any]) -> bool:
         """Render one run; returns False when the user left a pause with Ctrl-C."""
         from agent.session_runner import AuthorizationNeeded, Final, Token, ToolStarted
 
-        pending: list[AuthorizationNeeded] = []
+        paused = False
         streamed = False
         status = console.status("[dim]Thinking…[/dim]", spinner="dots")
         status.start()
@@ -105,7 +179,7 @@ class Chat:
                     status.update(f"[dim]{event.status}[/dim]")
                     console.print(f"[dim]  ⋯ {event.status}[/dim]")
                 elif isinstance(event, AuthorizationNeeded):
-                    pending.append(event)
+                    paused = True
                 elif isinstance(event, Final) and not streamed and event.text:
                     status.stop()
                     console.print("[bold cyan]agent ›[/bold cyan] ", end="")
@@ -114,45 +188,66 @@ class Chat:
             status.stop()
         if streamed:
             console.print()
-        if pending:
-            return await self.authorize(pending)
+        if paused:  # every pause the thread holds now, not only those this stream announced
+            pending = await self.session.pending(self.thread_id)
+            if pending:
+                return await self.authorize(pending)
         return True
 
     async def authorize(self, pending: "list[AuthorizationNeeded]") -> bool:
-        with _ctrl_c_sets() as interrupted:  # from the first line on screen: no window for a stray Ctrl-C
-            for item in pending:
-                self._show_request(item)
-                if self.open_browser:
-                    webbrowser.open(item.payload["authorize_url"])
-            wanted = {item.interrupt_id for item in pending}
-            values: dict[str, Any] = {}
-            expires = min(_parse_time(item.payload["expires_at"]) for item in pending)
-            with Live(_countdown(expires), console=console, refresh_per_second=2, transient=True) as live:
-                while not wanted <= set(values) and not interrupted.is_set():
-                    try:
-                        thread_id, got = await asyncio.wait_for(self._callbacks.get(), timeout=0.5)
-                    except asyncio.TimeoutError:
-                        live.update(_countdown(expires))
-                        if datetime.now(timezone.utc) >= expires:
-                            break
+        by_id = {item.interrupt_id: item for item in pending}
+        values: dict[str, Any] = {}
+        for entry in [e for e in self._later if e[0] == self.thread_id]:  # answered before we asked
+            self._later.remove(entry)
+            values.update({k: v for k, v in entry[2].items() if k in by_id})
+        self._foreground = self.thread_id
+        await self._ensure_receiver()
+        expires = min(_parse_time(item.payload["expires_at"]) for item in pending)
+        try:
+            with _ctrl_c_sets() as interrupted:  # from the first line on screen: no window for a stray Ctrl-C
+                for item in pending:
+                    if item.interrupt_id in values:
                         continue
-                    if thread_id == self.thread_id:
-                        values.update(got)
+                    self._show_request(item)
+                    if self.open_browser:
+                        webbrowser.open(item.payload["authorize_url"])
+                with Live(_countdown(expires), console=console, refresh_per_second=2, transient=True) as live:
+                    while not by_id.keys() <= values.keys() and not interrupted.is_set():
+                        try:
+                            thread_id, got = await asyncio.wait_for(self._callbacks.get(), timeout=0.5)
+                        except asyncio.TimeoutError:
+                            live.update(_countdown(expires))
+                            if datetime.now(timezone.utc) >= expires:
+                                break
+                            continue
+                        if thread_id != self.thread_id:
+                            continue
+                        for key, value in got.items():
+                            if key in by_id and key not in values:
+                                values[key] = value
+                                if len(by_id) > 1 and len(values) < len(by_id):
+                                    console.print(acknowledgement(by_id[key], value)
+                                                  + f" [dim](waiting for {len(by_id) - len(values)} more)[/dim]")
+        finally:
+            self._foreground = None
         if interrupted.is_set():
+            self._left[self.thread_id] = expires
             self._paused_message()
             return False
         if not values:
             console.print("[yellow]The authorization link expired.[/yellow] Ask again to get a new one.")
-            for item in pending:
-                values[item.interrupt_id] = {"state": item.payload["state"], "status": "expired"}
-        console.print("[green]✓ Authorized — carrying on.[/green]" if any(
-            v.get("status") == "authorized" for v in values.values()) else "[yellow]Not authorized.[/yellow]")
+        for key, item in by_id.items():
+            values.setdefault(key, {"state": item.payload["state"], "status": "expired"})
+        marks = " · ".join(acknowledgement(by_id[key], values[key]) for key in by_id)
+        colour = "green" if all(v.get("status") == "authorized" for v in values.values()) else "yellow"
+        console.print(f"[{colour}]{marks} — carrying on.[/{colour}]")
+        await self._release_if_idle()
         return await self.run_turn(self.session.resume(self.thread_id, values))
 
     def _show_request(self, item: "AuthorizationNeeded") -> None:
         p = item.payload
-        provider = PROVIDERS.get(p["connection"], p["connection"])
-        access = "\n".join(f"  • {SCOPE_WORDS.get(s, s)}" for s in p["scopes"])
+        provider = label(p["connection"])
+        access = "\n".join(f"  • {describe_scope(s)}" for s in p["scopes"])
         why = "needs more access to" if p.get("reason") == "insufficient_scope" else "needs access to"
         body = Text.assemble(
             (f"The assistant {why} your {provider} to run {p['tool']}.\n", "bold"),
@@ -167,28 +262,92 @@ class Chat:
         """Leave the paused thread untouched (a new message there would abandon its pending tool calls):
         what the user types next starts a new conversation."""
         paused, self.thread_id = self.thread_id, str(uuid.uuid4())
-        console.print(f"\n[yellow]Paused.[/yellow] The conversation is saved: `/resume {paused}` here, or "
+        console.print(f"\n[yellow]Paused.[/yellow] The conversation is saved. Allowing in the browser while this "
+                      f"chat is open carries on here by itself; `/resume {paused}` here, or "
                       f"`vault-agent resume {paused}` later, continues it. New messages start a new conversation.")
 
-    # -- the loop ---------------------------------------------------------------------------------
-    async def resume_thread(self, thread_id: str) -> bool:
-        await self.ready()
-        self.thread_id = thread_id
-        pending = await self.session.pending(thread_id)
-        if not pending:
-            console.print(f"[dim]Nothing is waiting in {thread_id}.[/dim]")
+    def _stale(self, item: "AuthorizationNeeded") -> bool:
+        """A link nobody can use any more: expired, or minted by another tenant (an in-process sandbox that
+        has stopped since)."""
+        if _parse_time(item.payload["expires_at"]) <= datetime.now(timezone.utc):
             return True
-        return await self.authorize(pending)
+        return urlsplit(item.payload["authorize_url"]).netloc != urlsplit(self.runtime.settings.auth0_base_url).netloc
+
+    # -- resuming ---------------------------------------------------------------------------------
+    async def known_thread(self, thread_id: str) -> bool:
+        """One of this user's conversations (the store records each under the user's id). A checkpoint alone
+        is not enough: in a shared database it may be another user's thread."""
+        from agent.session_runner import THREADS_NAMESPACE
+
+        session = await self.ready()
+        return await session.persistence.store.aget((THREADS_NAMESPACE, session.user.sub), thread_id) is not None
+
+    async def resume_thread(self, thread_id: str) -> bool | None:
+        """Continue `thread_id`: None when it is not one of the user's conversations (nothing switched),
+        False when the user left its pause again with Ctrl-C."""
+        session = await self.ready()
+        if not await self.known_thread(thread_id):
+            return None
+        self.thread_id = thread_id
+        self._left.pop(thread_id, None)
+        pending = await session.pending(thread_id)
+        if not pending:
+            console.print(f"[dim]Now in conversation {thread_id}; nothing is waiting there.[/dim]")
+            return True
+        if any(self._stale(item) for item in pending):
+            console.print("[dim]The earlier authorization link can no longer be used (it expired, or the "
+                          "sandbox that made it has stopped): getting a fresh one.[/dim]")
+        # reopen() re-issues every dead link (expired, used, or stale as above) — or finishes the run when the
+        # account is linked by now — and yields the pauses that remain, each with a live link.
+        return await self.run_turn(session.reopen(thread_id, stale=self._stale))
+
+    async def _pick_up_answers(self) -> None:
+        """Answers given in the browser after Ctrl-C: resume those conversations, saying so."""
+        while self._later:
+            thread_id, connection, values = self._later.pop(0)
+            self._left.pop(thread_id, None)
+            provider = label(connection)
+            done = next(iter(values.values())).get("status") == "authorized"
+            console.print(f"[{'green' if done else 'yellow'}]{'✓' if done else '✗'} {provider} "
+                          f"{'allowed' if done else 'declined'} — carrying on with the conversation you paused "
+                          f"({thread_id}); you are in it now.[/]")
+            self.thread_id = thread_id
+            await self._turn(self.session.resume(thread_id, values))
+        await self._release_if_idle()
+
+    # -- the loop ---------------------------------------------------------------------------------
+    async def _turn(self, events: AsyncIterator[Any]) -> None:
+        """One turn that never ends the chat: Ctrl-C stops it, an error becomes one line."""
+        from .runtime import explain
+
+        try:
+            await self.run_turn(events)
+        except asyncio.CancelledError:  # Ctrl-C while the agent works: stop this turn, keep the chat
+            task = asyncio.current_task()
+            if task is None or not task.cancelling():
+                raise
+            task.uncancel()
+            console.print("\n[yellow]Interrupted.[/yellow]")
+        except Exception as exc:  # noqa: BLE001 - the chat goes on; the thread keeps what it had
+            console.print(f"\n[bold red]error:[/bold red] {escape(explain(exc))}", highlight=False)
 
     async def loop(self, prompt_session: Any) -> None:
+        self._prompt = prompt_session
         console.print("[bold]vault-agent[/bold] — ask about your calendar or GitHub. /help for commands.")
         while True:
+            self._startup_failed()
+            if self._later:
+                await self._pick_up_answers()
             try:
-                text = (await prompt_session.prompt_async("you › ")).strip()
+                typed, self._typed = self._typed, ""
+                text = await prompt_session.prompt_async("you › ", default=typed)
             except KeyboardInterrupt:
                 continue
             except EOFError:
                 return
+            if text is _WAKE:
+                continue
+            text = text.strip()
             if not text:
                 continue
             if text.startswith("/"):
@@ -196,21 +355,33 @@ class Chat:
                     return
                 continue
             await self.ready()
-            try:
-                await self.run_turn(self.session.stream(self.thread_id, text))
-            except asyncio.CancelledError:  # Ctrl-C while the agent works: stop this turn, keep the chat
-                task = asyncio.current_task()
-                if task is None or not task.cancelling():
-                    raise
-                task.uncancel()
-                console.print("\n[yellow]Interrupted.[/yellow]")
+            await self._turn(self.session.stream(self.thread_id, text))
 
     async def command(self, text: str) -> bool | None:
+        """An in-chat command. Returns False only for /quit; anything else that goes wrong is one line."""
+        from .runtime import explain
+
         name, _, arg = text.partition(" ")
-        arg = arg.strip()
+        name, arg = name.lower(), arg.strip()
+        try:
+            return await self._command(name, arg)
+        except CliError as exc:
+            console.print(str(exc))
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or not task.cancelling():
+                raise
+            task.uncancel()
+            console.print("\n[yellow]Interrupted.[/yellow]")
+        except Exception as exc:  # noqa: BLE001 - a failing command must never close the chat
+            console.print(f"[bold red]error:[/bold red] {escape(explain(exc))}", highlight=False)
+        return None
+
+    async def _command(self, name: str, arg: str) -> bool | None:
+        if name in NO_ARGUMENT and arg:
+            raise CliError(f"{name} takes no argument. /help lists the commands.")
         if name in ("/quit", "/exit"):
             return False
-        await self.ready()
         if name == "/help":
             console.print(HELP)
         elif name == "/new":
@@ -219,23 +390,25 @@ class Chat:
         elif name == "/threads":
             from .commands import print_threads
 
-            print_threads(await self.session.threads())
+            print_threads(await (await self.ready()).threads())
         elif name == "/resume":
-            if not arg:
-                console.print("Usage: /resume THREAD (see /threads)")
-            else:
-                await self.resume_thread(arg)
+            if not arg or " " in arg:
+                raise CliError("Usage: /resume THREAD — /threads lists your conversations.")
+            if await self.resume_thread(arg) is None:
+                raise CliError(f"No conversation {arg!r}: /threads lists yours. (Still in {self.thread_id}.)")
         elif name == "/connections":
             from .commands import print_connections
 
-            await print_connections(self.runtime, self.session.user)
+            await print_connections(self.runtime, (await self.ready()).user)
         elif name == "/unlink":
-            from .commands import unlink
+            from .commands import resolve_provider, unlink
 
-            await unlink(self.runtime, self.session.user, arg)
-            self.session.services.vault.invalidate(self.session.user, arg)
+            resolve_provider(arg, "/unlink PROVIDER")  # a usage line before anything slow
+            session = await self.ready()
+            connection = await unlink(self.runtime, session.user, arg)
+            session.services.vault.invalidate(session.user, connection)
         else:
-            console.print(f"Unknown command {name}. /help lists them.")
+            raise CliError(f"Unknown command {name} — /help lists the commands.")
         return None
 
 

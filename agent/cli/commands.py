@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import webbrowser
 from typing import Any
@@ -14,11 +15,11 @@ from auth.credentials import UserCredentials
 from auth.management import ManagementClient
 from auth.session import SessionClient, SessionStore, sandbox_session
 
+from tools.providers import find, label
+
 from .receiver import CallbackReceiver
 from .runtime import CliError, Runtime, console
 
-CONNECTIONS = {"google-oauth2": "Google Calendar", "github": "GitHub"}
-DEFAULT_SCOPES = {"google-oauth2": ["https://www.googleapis.com/auth/calendar.readonly"], "github": ["repo"]}
 
 
 async def _wait_for_callback(runtime: Runtime, url: str, open_browser: bool, label: str) -> str:
@@ -115,7 +116,7 @@ async def print_connections(runtime: Runtime, creds: UserCredentials) -> None:
     finally:
         await mgmt.aclose()
     if not linked:
-        console.print("No linked accounts yet. `vault-agent connections connect google-oauth2` links one.")
+        console.print("No linked accounts yet. `vault-agent connections connect google` links one.")
         return
     table = Table("connection", "account", title="Linked accounts")
     for identity in linked:
@@ -124,15 +125,27 @@ async def print_connections(runtime: Runtime, creds: UserCredentials) -> None:
     console.print(table)
 
 
-async def unlink(runtime: Runtime, creds: UserCredentials, connection: str) -> None:
-    if connection not in CONNECTIONS:
-        raise CliError(f"Unknown provider {connection!r}: use one of {', '.join(CONNECTIONS)}.")
+def resolve_provider(name: str, usage: str) -> str:
+    """The Auth0 connection for what the user typed (`google`, `calendar`, `gh`, …), or a CliError that
+    says what to type instead."""
+    if not name.strip():
+        raise CliError(f"Usage: {usage} — PROVIDER is google (Google Calendar) or github.")
+    provider = find(name)
+    if provider is None:
+        raise CliError(f"Unknown provider {name.strip()!r}: use google (Google Calendar) or github.")
+    return provider.name
+
+
+async def unlink(runtime: Runtime, creds: UserCredentials, connection: str) -> str:
+    """Unlink the provider; returns its connection name (so callers can drop cached tokens for it)."""
+    connection = resolve_provider(connection, "unlink PROVIDER")
     mgmt = ManagementClient(runtime.settings)
     try:
         removed = await mgmt.unlink_connection(creds.sub, connection)
     finally:
         await mgmt.aclose()
-    console.print(f"Unlinked {CONNECTIONS[connection]}." if removed else f"{CONNECTIONS[connection]} was not linked.")
+    console.print(f"Unlinked {label(connection)}." if removed else f"{label(connection)} was not linked.")
+    return connection
 
 
 async def connect(runtime: Runtime, creds: UserCredentials, connection: str, open_browser: bool) -> None:
@@ -140,16 +153,15 @@ async def connect(runtime: Runtime, creds: UserCredentials, connection: str, ope
     from agent.persistence import open_persistence
     from auth.linking import AccountLinker
 
-    if connection not in CONNECTIONS:
-        raise CliError(f"Unknown provider {connection!r}: use one of {', '.join(CONNECTIONS)}.")
+    connection = resolve_provider(connection, "connections connect PROVIDER")
     async with open_persistence(runtime.settings) as persistence:
         linker = AccountLinker(runtime.settings, persistence.store)
-        request = await linker.start(creds, connection, DEFAULT_SCOPES[connection],
+        request = await linker.start(creds, connection, find(connection).scopes("read"),
                                      redirect_uri=runtime.callback_url)
         callback = await _wait_for_callback(runtime, request.authorize_url, open_browser,
-                                            f"Connect {CONNECTIONS[connection]}")
+                                            f"Connect {label(connection)}")
         result = await linker.complete(callback, lambda sub: creds if sub == creds.sub else None)
-    console.print(f"[green]Connected {CONNECTIONS[connection]}.[/green]" if result.status == "authorized"
+    console.print(f"[green]Connected {label(connection)}.[/green]" if result.status == "authorized"
                   else f"[yellow]Not connected:[/yellow] {result.extra.get('error_description', 'declined')}")
 
 
@@ -162,3 +174,45 @@ def print_threads(rows: list[dict[str, Any]]) -> None:
         table.add_row(row["thread_id"], row.get("status", ""),
                       time.strftime("%Y-%m-%d %H:%M", time.localtime(row.get("updated", 0))), row.get("title", ""))
     console.print(table)
+
+
+THREADS_NAMESPACE = "vault_agent_threads"  # the namespace agent.session_runner writes conversations under
+
+
+async def list_threads(runtime: Runtime, creds: UserCredentials) -> list[dict[str, Any]]:
+    """The user's conversations straight from the store: no graph, no model client, no checkpointer —
+    `vault-agent threads` should answer in well under a second. For the default SQLite file it reads the
+    store's table with the standard library (importing LangGraph's store costs ~1 s); anything unexpected
+    there, and Postgres, go through LangGraph's own store."""
+    import json
+    import sqlite3
+    from pathlib import Path
+
+    from agent.persistence import resolve_url
+
+    url = resolve_url(runtime.settings)
+    namespace = (THREADS_NAMESPACE, creds.sub)
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            return []
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                rows = db.execute("SELECT key, value FROM store WHERE prefix = ?", (".".join(namespace),)).fetchall()
+            return _sorted([{"thread_id": key, **json.loads(value)} for key, value in rows])
+        except (sqlite3.Error, ValueError, TypeError):
+            pass
+    if url.startswith(("postgresql://", "postgres://")):
+        from langgraph.store.postgres.aio import AsyncPostgresStore as Store
+    else:
+        from langgraph.store.sqlite.aio import AsyncSqliteStore as Store
+
+        url = url.removeprefix("sqlite:///")
+    async with Store.from_conn_string(url) as store:
+        await store.setup()
+        items = await store.asearch(namespace, limit=100)
+    return _sorted([{"thread_id": i.key, **i.value} for i in items])
+
+
+def _sorted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda r: r.get("updated", 0), reverse=True)[:100]

@@ -1,47 +1,34 @@
 """`vault-agent`: chat, resume, threads, login/logout/whoami, connections, mcp, sandbox.
 
-Imports of LangGraph and the clients happen inside the commands, so `vault-agent --help` stays fast.
-Every error reaches the user as one line with what to do; `--debug` adds the traceback.
+Built on argparse (standard library) so that `vault-agent --help` answers in a few tens of milliseconds;
+each command imports only what it needs, inside the command. Every error reaches the user as one line
+with what to do; `--debug` adds the traceback.
 """
 
 from __future__ import annotations
 
-import asyncio
+import argparse
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import typer
-
-app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
-                  help="A LangGraph agent that acts on Google Calendar and GitHub with tokens from Auth0 "
-                       "Token Vault. With no configuration it runs on a local sandbox.")
-connections_app = typer.Typer(help="Accounts linked to your profile.", invoke_without_command=True,
-                              no_args_is_help=False)
-app.add_typer(connections_app, name="connections")
+DESCRIPTION = ("A LangGraph agent that acts on Google Calendar and GitHub with tokens from Auth0 Token Vault. "
+               "With no configuration it runs on a local sandbox.")
 _state: dict[str, Any] = {"debug": False}
 
 
-@app.callback(invoke_without_command=True)
-def _main(ctx: typer.Context,
-          debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs.")) -> None:
-    _state["debug"] = debug
-    if debug:
-        import logging
+def _run(work: Callable[..., Awaitable[Any]], *, needs_user: bool = True, quiet: bool = False,
+         start_sandbox: bool = True, refresh: bool = True) -> None:
+    import asyncio
 
-        logging.basicConfig(level=logging.DEBUG)
-    if ctx.invoked_subcommand is None:
-        chat()
-
-
-def _run(work: Callable[..., Awaitable[Any]], *, needs_user: bool = True, quiet: bool = False) -> None:
     from .runtime import current_user, explain, fail, load_runtime
 
     runtime = None
     try:
-        runtime = load_runtime(quiet=quiet)
+        runtime = load_runtime(quiet=quiet, start_sandbox=start_sandbox)
 
         async def main() -> None:
-            user = await current_user(runtime) if needs_user else None
+            user = await current_user(runtime, refresh=refresh) if needs_user else None
             await (work(runtime, user) if needs_user else work(runtime))
 
         asyncio.run(main())
@@ -65,149 +52,195 @@ def _prompt_session(runtime: Any) -> Any:
     return PromptSession(history=FileHistory(str(history)))
 
 
-@app.command()
-def chat(no_browser: bool = typer.Option(False, "--no-browser", help="Do not open the browser for authorization."),
-         remote: str = typer.Option("", "--remote", help="Talk to a LangGraph server at this URL instead.")) -> None:
+def chat(no_browser: bool = False, remote: str = "") -> None:
     """Chat with the agent (what `make chat` runs)."""
     if remote:
-        from .remote import run_remote
+        async def remote_work(runtime: Any, user: Any) -> None:
+            from .remote import run_remote
 
-        _run(lambda runtime, user: run_remote(runtime, user, remote, open_browser=not no_browser))
+            await run_remote(runtime, user, remote, open_browser=not no_browser)
+
+        _run(remote_work)
         return
 
-    async def work(runtime: Any, user: Any) -> None:
+    async def work(runtime: Any) -> None:
+        import asyncio
         import contextlib
         import importlib
 
         from .chat import Chat
-        from .runtime import agent_session
+        from .runtime import agent_session, current_user, ensure_sandbox
 
         async with contextlib.AsyncExitStack() as stack:
             async def make_session() -> Any:
-                # The heavy imports (LangGraph, OpenAI, Google) off the event loop, once the prompt is on
-                # screen: started earlier, they would compete with it for the interpreter.
+                # Everything slow happens once the prompt is on screen: the in-process sandbox, the session
+                # refresh, then the heavy imports (LangGraph, OpenAI, Google) off the event loop.
                 await asyncio.sleep(0.05)
+                await asyncio.to_thread(ensure_sandbox, runtime)
+                user = await current_user(runtime)
                 await asyncio.to_thread(importlib.import_module, "agent.session_runner")
                 return await stack.enter_async_context(agent_session(runtime, user))
 
             chat_ = Chat(runtime, open_browser=not no_browser)
             prompt = _prompt_session(runtime)
-            await chat_.receiver.start()
             chat_.start_loading(make_session)
             try:
                 await chat_.loop(prompt)
             finally:
                 await chat_.receiver.stop()
-                await chat_.ready()  # let the loader finish so the stack closes what it opened
+                with contextlib.suppress(Exception):
+                    await chat_.ready()  # let the loader finish so the stack closes what it opened
 
-    _run(work)
+    _run(work, needs_user=False, start_sandbox=False)
 
 
-@app.command()
-def resume(thread: str = typer.Argument(..., help="The thread id (see `vault-agent threads`)."),
-           no_browser: bool = typer.Option(False, "--no-browser")) -> None:
+def resume(thread: str, no_browser: bool = False) -> None:
     """Continue a conversation that paused for authorization, then keep chatting."""
     async def work(runtime: Any, user: Any) -> None:
         from .chat import Chat
-        from .runtime import agent_session
+        from .runtime import CliError, agent_session
 
         async with agent_session(runtime, user) as session:
             chat_ = Chat(runtime, session, open_browser=not no_browser)
-            await chat_.receiver.start()
             try:
-                if await chat_.resume_thread(thread):
-                    await chat_.loop(_prompt_session(runtime))
+                outcome = await chat_.resume_thread(thread)
+                if outcome is None:
+                    raise CliError(f"No conversation {thread!r}: `vault-agent threads` lists yours.")
+                await chat_.loop(_prompt_session(runtime))  # also after Ctrl-C: the "Paused" hint is true here too
             finally:
                 await chat_.receiver.stop()
 
     _run(work)
 
 
-@app.command()
 def threads() -> None:
-    """List your conversations."""
-    async def work(runtime: Any, user: Any) -> None:
-        from .commands import print_threads
-        from .runtime import agent_session
+    """List your conversations (reads the store only: no agent, no model client)."""
+    async def work(runtime: Any) -> None:
+        import asyncio
 
-        async with agent_session(runtime, user) as session:
-            print_threads(await session.threads())
+        from .commands import list_threads, print_threads
+        from .runtime import current_user, ensure_sandbox, remembered_sandbox_user
 
-    _run(work)
+        user = remembered_sandbox_user(runtime)  # nothing configured: no need to start a sandbox to know
+        if user is None:
+            await asyncio.to_thread(ensure_sandbox, runtime)
+            user = await current_user(runtime, refresh=False)
+        print_threads(await list_threads(runtime, user))
+
+    _run(work, needs_user=False, start_sandbox=False)
 
 
-@app.command()
-def login(no_browser: bool = typer.Option(False, "--no-browser", help="Print the URL instead of opening it.")) -> None:
-    """Log in to Auth0 (authorization code + PKCE through a loopback redirect)."""
+def login(no_browser: bool = False) -> None:
     from .commands import login as do_login
 
     _run(lambda runtime: do_login(runtime, not no_browser), needs_user=False)
 
 
-@app.command()
 def logout() -> None:
-    """Revoke and forget the stored session."""
     from .commands import logout as do_logout
 
     _run(do_logout, needs_user=False)
 
 
-@app.command()
 def whoami() -> None:
-    """Show who is logged in."""
     from .commands import whoami as do_whoami
 
     _run(do_whoami)
 
 
-@connections_app.callback()
-def connections(ctx: typer.Context) -> None:
-    """List linked accounts (subcommands: connect, unlink)."""
-    if ctx.invoked_subcommand is None:
+def connections(action: str | None, provider: str, no_browser: bool = False) -> None:
+    if action is None:
         from .commands import print_connections
 
         _run(print_connections)
+    elif action == "connect":
+        from .commands import connect
+
+        _run(lambda runtime, user: connect(runtime, user, provider, not no_browser))
+    else:
+        from .commands import unlink
+
+        _run(lambda runtime, user: unlink(runtime, user, provider))
 
 
-@connections_app.command("connect")
-def connections_connect(provider: str = typer.Argument(..., help="google-oauth2 or github"),
-                        no_browser: bool = typer.Option(False, "--no-browser")) -> None:
-    """Link a provider account now, without asking the agent anything."""
-    from .commands import connect
-
-    _run(lambda runtime, user: connect(runtime, user, provider, not no_browser))
-
-
-@connections_app.command("unlink")
-def connections_unlink(provider: str = typer.Argument(..., help="google-oauth2 or github")) -> None:
-    """Unlink a provider account (the agent will ask again next time)."""
-    from .commands import unlink
-
-    _run(lambda runtime, user: unlink(runtime, user, provider))
-
-
-@app.command()
-def mcp(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8770, "--port"),
-        public_url: str = typer.Option("", "--public-url", help="How MCP clients reach it, if not http://HOST:PORT."),
-        stdio: bool = typer.Option(False, "--stdio", help="MCP over stdin/stdout, as your logged-in user.")) -> None:
+def mcp(host: str, port: int, public_url: str, stdio: bool) -> None:
     """Serve the Calendar and GitHub tools to MCP clients (streamable HTTP at /mcp, Auth0-protected)."""
     from agent.mcp_server.app import main as mcp_main
 
-    raise typer.Exit(mcp_main(host, port, public_url or None, stdio))
+    sys.exit(mcp_main(host, port, public_url or None, stdio))
 
 
-@app.command()
 def sandbox() -> None:
-    """Run the local stand-ins (Auth0, Google Calendar, GitHub, model) and print their environment."""
     from sandbox.runner import main as sandbox_main
 
-    raise typer.Exit(sandbox_main())
+    sys.exit(sandbox_main())
 
 
-def run() -> None:
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="vault-agent", description=DESCRIPTION)
+    top.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("chat", help="chat with the agent (the default; what `make chat` runs)")
+    p.add_argument("--no-browser", action="store_true", help="do not open the browser for authorization")
+    p.add_argument("--remote", default="", metavar="URL", help="talk to a LangGraph server at this URL instead")
+    p = sub.add_parser("resume", help="continue a conversation that paused for authorization")
+    p.add_argument("thread", help="the thread id (see `vault-agent threads`)")
+    p.add_argument("--no-browser", action="store_true")
+    sub.add_parser("threads", help="list your conversations")
+    p = sub.add_parser("login", help="log in to Auth0 (authorization code + PKCE via a loopback redirect)")
+    p.add_argument("--no-browser", action="store_true", help="print the URL instead of opening it")
+    sub.add_parser("logout", help="revoke and forget the stored session")
+    sub.add_parser("whoami", help="show who is logged in")
+    p = sub.add_parser("connections", help="accounts linked to your profile (connect / unlink PROVIDER)")
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    c = actions.add_parser("connect", help="link a provider account now, without asking the agent")
+    c.add_argument("provider", help="google (Google Calendar) or github")
+    c.add_argument("--no-browser", action="store_true")
+    u = actions.add_parser("unlink", help="unlink a provider account (the agent asks again next time)")
+    u.add_argument("provider", help="google (Google Calendar) or github")
+    p = sub.add_parser("mcp", help="serve the Calendar and GitHub tools to MCP clients (streamable HTTP at /mcp)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8770)
+    p.add_argument("--public-url", default="", help="how MCP clients reach it, if not http://HOST:PORT")
+    p.add_argument("--stdio", action="store_true", help="MCP over stdin/stdout, as your logged-in user")
+    sub.add_parser("sandbox", help="run the local stand-ins (Auth0, Google, GitHub, model) and print their env")
+    return top
+
+
+def run(argv: list[str] | None = None) -> None:
     import warnings
 
     # Library deprecation notices (google-api-core's grpcio notice, …) are for developers, not chat users.
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    app()
+    args = parser().parse_args(argv)
+    _state["debug"] = args.debug
+    if args.debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG)
+    command = args.command or "chat"
+    if command == "chat":
+        chat(getattr(args, "no_browser", False), getattr(args, "remote", ""))
+    elif command == "resume":
+        resume(args.thread, args.no_browser)
+    elif command == "threads":
+        threads()
+    elif command == "login":
+        login(args.no_browser)
+    elif command in ("logout", "whoami"):
+        {"logout": logout, "whoami": whoami}[command]()
+    elif command == "connections":
+        connections(args.action, getattr(args, "provider", ""), getattr(args, "no_browser", False))
+    elif command == "mcp":
+        mcp(args.host, args.port, args.public_url, args.stdio)
+    elif command == "sandbox":
+        sandbox()
+
+
+# `python -m agent.cli.main` and the `vault-agent` console script.
+app = run
+
+if __name__ == "__main__":
+    run()

@@ -1,6 +1,9 @@
 """`vault-agent chat --remote URL`: the same conversation against a LangGraph server (`langgraph dev` or a
 deployment) through langgraph-sdk. The server's own `/auth/callback` completes the linking and resumes
-the thread; the CLI shows the pause, then waits for the thread to finish and prints the answer."""
+the thread; the CLI shows the pause, then waits for the thread to finish and prints the answer.
+
+The in-chat commands are the local chat's: /threads and /resume ask the server (which only shows your own
+threads), /connections and /unlink ask Auth0 directly, as locally."""
 
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ from rich.live import Live
 from auth.credentials import UserCredentials
 from auth.session import SessionClient
 
-from .chat import PROVIDERS, _countdown, _ctrl_c_sets, _parse_time
+from tools.providers import label
+
+from .chat import HELP, NO_ARGUMENT, _countdown, _ctrl_c_sets, _parse_time
 from .runtime import CliError, Runtime, console
 
 
@@ -52,6 +57,118 @@ async def _wait_until_done(client: Any, thread_id: str, pauses: list[dict[str, A
     return False
 
 
+class RemoteChat:
+    def __init__(self, runtime: Runtime, user: UserCredentials, client: Any, url: str, open_browser: bool) -> None:
+        self.runtime, self.user, self.client, self.url = runtime, user, client, url
+        self.open_browser = open_browser
+        self.thread_id = ""
+
+    async def new_thread(self) -> str:
+        self.thread_id = (await self.client.threads.create())["thread_id"]
+        return self.thread_id
+
+    async def send(self, text: str) -> None:
+        pauses: list[dict[str, Any]] = []
+        with console.status("[dim]Thinking…[/dim]"):
+            async for part in self.client.runs.stream(self.thread_id, "agent", stream_mode="updates",
+                                                      input={"messages": [{"role": "user", "content": text}]}):
+                data = part.data if isinstance(part.data, dict) else {}
+                for call in ((data.get("call_model") or {}).get("messages") or [{}])[-1].get("tool_calls") or []:
+                    console.print(f"[dim]  ⋯ running {call['name']}…[/dim]")
+                pauses += data.get("__interrupt__") or []
+        await self.after_run(pauses)
+
+    async def after_run(self, pauses: list[dict[str, Any]]) -> None:
+        if pauses:
+            for pause in pauses:
+                value = pause["value"]
+                console.print(f"[yellow]Authorization needed: {label(value['connection'])}"
+                              f"[/yellow] — {value['message']}")
+                console.print(f"AUTHORIZE_URL {value['authorize_url']}", soft_wrap=True, markup=False,
+                              highlight=False)
+                if self.open_browser:
+                    webbrowser.open(value["authorize_url"])
+            with _ctrl_c_sets() as interrupted:
+                finished = await _wait_until_done(self.client, self.thread_id, pauses, interrupted)
+            if finished is None:
+                paused = self.thread_id
+                await self.new_thread()
+                console.print(f"\n[yellow]Paused.[/yellow] The server keeps thread {paused}; authorizing later "
+                              f"still resumes it there (`/resume {paused}` shows it). New messages start a new "
+                              "conversation.")
+                return
+            if not finished:
+                console.print("[yellow]The authorization link expired.[/yellow] Ask again.")
+                return
+            console.print("[green]✓ Authorized — the server carried on.[/green]")
+        answer = _last_answer(await self.client.threads.get_state(self.thread_id))
+        console.print("[bold cyan]agent ›[/bold cyan] ", end="")
+        console.print(answer, markup=False, highlight=False)
+
+    async def command(self, text: str) -> bool | None:
+        """The local chat's commands, against the server. Returns False only for /quit."""
+        from .runtime import explain
+
+        name, _, arg = text.partition(" ")
+        name, arg = name.lower(), arg.strip()
+        try:
+            if name in NO_ARGUMENT and arg:
+                raise CliError(f"{name} takes no argument. /help lists the commands.")
+            if name in ("/quit", "/exit"):
+                return False
+            if name == "/help":
+                console.print(HELP)
+            elif name == "/new":
+                console.print(f"[dim]New conversation {await self.new_thread()}[/dim]")
+            elif name == "/threads":
+                from .commands import print_threads
+
+                rows = []
+                for t in await self.client.threads.search(limit=100):
+                    first = ((t.get("values") or {}).get("messages") or [{}])[0].get("content", "")
+                    updated = datetime.fromisoformat(str(t.get("updated_at")).replace("Z", "+00:00"))
+                    rows.append({"thread_id": t["thread_id"], "status": t.get("status", ""),
+                                 "updated": updated.timestamp(), "title": str(first)[:80]})
+                print_threads(rows)
+            elif name == "/resume":
+                await self.resume(arg)
+            elif name == "/connections":
+                from .commands import print_connections
+
+                await print_connections(self.runtime, self.user)
+            elif name == "/unlink":
+                from .commands import resolve_provider, unlink
+
+                resolve_provider(arg, "/unlink PROVIDER")
+                await unlink(self.runtime, self.user, arg)
+            else:
+                raise CliError(f"Unknown command {name} — /help lists the commands.")
+        except CliError as exc:
+            console.print(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a failing command never ends the chat
+            console.print(f"[bold red]error:[/bold red] {explain(exc)}")
+        return None
+
+    async def resume(self, thread_id: str) -> None:
+        import httpx
+
+        if not thread_id or " " in thread_id:
+            raise CliError("Usage: /resume THREAD — /threads lists your conversations.")
+        try:
+            state = await self.client.threads.get_state(thread_id)
+        except httpx.HTTPStatusError as exc:  # another user's thread is a 404 too
+            if exc.response.status_code in (404, 422):
+                raise CliError(f"No conversation {thread_id!r} on the server: /threads lists yours. "
+                               f"(Still in {self.thread_id}.)") from None
+            raise
+        self.thread_id = thread_id
+        pauses = [{"id": i["id"], "value": i["value"]} for i in state.get("interrupts", [])]
+        if not pauses:
+            console.print(f"[dim]Now in conversation {thread_id}; nothing is waiting there.[/dim]")
+            return
+        await self.after_run(pauses)
+
+
 async def run_remote(runtime: Runtime, user: UserCredentials, url: str, *, open_browser: bool = True) -> None:
     import httpx
     from langgraph_sdk import get_client
@@ -59,51 +176,31 @@ async def run_remote(runtime: Runtime, user: UserCredentials, url: str, *, open_
     creds = await _server_credentials(runtime, user)
     client = get_client(url=url.rstrip("/"), headers={"Authorization": f"Bearer {creds.access_token}",
                                                       "X-Id-Token": creds.id_token})
+    chat = RemoteChat(runtime, user, client, url, open_browser)
     try:
-        thread = await client.threads.create()
+        await chat.new_thread()
     except httpx.HTTPError as exc:
         raise CliError(f"The LangGraph server at {url} could not be reached ({type(exc).__name__}).") from exc
     from .main import _prompt_session
 
     prompt = _prompt_session(runtime)
-    console.print(f"[bold]vault-agent[/bold] on {url} — thread {thread['thread_id']}. /quit to leave.")
+    console.print(f"[bold]vault-agent[/bold] on {url} — thread {chat.thread_id}. /help for commands.")
     while True:
         try:
             text = (await prompt.prompt_async("you › ")).strip()
-        except (EOFError, KeyboardInterrupt):
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
             return
         if not text:
             continue
-        if text in ("/quit", "/exit"):
-            return
-        pauses: list[dict[str, Any]] = []
-        with console.status("[dim]Thinking…[/dim]"):
-            async for part in client.runs.stream(thread["thread_id"], "agent", stream_mode="updates",
-                                                 input={"messages": [{"role": "user", "content": text}]}):
-                data = part.data if isinstance(part.data, dict) else {}
-                for call in ((data.get("call_model") or {}).get("messages") or [{}])[-1].get("tool_calls") or []:
-                    console.print(f"[dim]  ⋯ running {call['name']}…[/dim]")
-                pauses += data.get("__interrupt__") or []
-        if pauses:
-            for pause in pauses:
-                value = pause["value"]
-                console.print(f"[yellow]Authorization needed: {PROVIDERS.get(value['connection'], value['connection'])}"
-                              f"[/yellow] — {value['message']}")
-                console.print(f"AUTHORIZE_URL {value['authorize_url']}", soft_wrap=True, markup=False,
-                              highlight=False)
-                if open_browser:
-                    webbrowser.open(value["authorize_url"])
-            with _ctrl_c_sets() as interrupted:
-                finished = await _wait_until_done(client, thread["thread_id"], pauses, interrupted)
-            if finished is None:
-                console.print(f"\n[yellow]Paused.[/yellow] The server keeps thread {thread['thread_id']}; "
-                              "authorizing later still resumes it there.")
-                thread = await client.threads.create()
-                continue
-            if not finished:
-                console.print("[yellow]The authorization link expired.[/yellow] Ask again.")
-                continue
-            console.print("[green]✓ Authorized — the server carried on.[/green]")
-        answer = _last_answer(await client.threads.get_state(thread["thread_id"]))
-        console.print("[bold cyan]agent ›[/bold cyan] ", end="")
-        console.print(answer, markup=False, highlight=False)
+        if text.startswith("/"):
+            if await chat.command(text) is False:
+                return
+            continue
+        try:
+            await chat.send(text)
+        except Exception as exc:  # noqa: BLE001 - one line, the chat goes on
+            from .runtime import explain
+
+            console.print(f"[bold red]error:[/bold red] {explain(exc)}")

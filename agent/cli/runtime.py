@@ -8,14 +8,14 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from auth.credentials import UserCredentials
-from auth.errors import AuthError, Misconfigured, SessionExpired
-from auth.session import SessionClient, SessionStore, sandbox_session
 from auth.settings import Settings
+
+if TYPE_CHECKING:
+    from auth.credentials import UserCredentials
 
 DEFAULT_CALLBACK = "http://127.0.0.1:8765/callback"
 console = Console(highlight=False)
@@ -30,43 +30,71 @@ class CliError(Exception):
 class Runtime:
     settings: Settings
     sandbox: Any | None  # the in-process SandboxServer when we started one
+    wants_sandbox: bool = False  # nothing configured: `ensure_sandbox()` starts one
 
     @property
     def callback_url(self) -> str:
         return self.settings.auth0_callback_url or DEFAULT_CALLBACK
 
 
-def load_runtime(*, quiet: bool = False) -> Runtime:
-    """Settings from the environment; with no Auth0 configured, start the sandbox in-process."""
+def load_runtime(*, quiet: bool = False, start_sandbox: bool = True) -> Runtime:
+    """Settings from the environment; with no Auth0 configured, the sandbox in-process — started now, or
+    by `ensure_sandbox()` later (the chat shows its prompt first and starts it in the background)."""
     settings = Settings()
-    sandbox = None
-    if not settings.auth0_domain:
-        from sandbox.runner import SandboxServer  # only the demo path knows the sandbox
-
-        sandbox = SandboxServer().start()
-        os.environ.update(sandbox.env)
-        settings = Settings()
+    runtime = Runtime(settings, None, wants_sandbox=not settings.auth0_domain)
+    if runtime.wants_sandbox:
         if not quiet:
             console.print("[dim]No Auth0 configuration found: running on the local sandbox "
                           "(seeded user alice@example.com; see README › Configuration).[/dim]")
+        if start_sandbox:
+            ensure_sandbox(runtime)
+        return runtime
+    _check(runtime)
+    return runtime
+
+
+def ensure_sandbox(runtime: Runtime) -> Runtime:
+    """Start the in-process sandbox if this runtime wants one and has none yet (blocking: call it in a thread
+    from async code)."""
+    if runtime.wants_sandbox and runtime.sandbox is None:
+        from sandbox.runner import SandboxServer  # only the demo path knows the sandbox
+
+        runtime.sandbox = SandboxServer().start()
+        os.environ.update(runtime.sandbox.env)
+        runtime.settings = Settings()
+        _check(runtime)
+    return runtime
+
+
+def _check(runtime: Runtime) -> None:
+    settings = runtime.settings
     if settings.missing_auth0():
         raise CliError(f"Missing configuration: {', '.join(settings.missing_auth0())}. "
                        "Set them (see README › Configuration) or unset AUTH0_DOMAIN to use the sandbox.")
     if not settings.auth0_callback_url:
-        settings = settings.model_copy(update={"auth0_callback_url": DEFAULT_CALLBACK})
-    return Runtime(settings, sandbox)
+        runtime.settings = settings.model_copy(update={"auth0_callback_url": DEFAULT_CALLBACK})
 
 
-async def current_user(runtime: Runtime) -> UserCredentials:
-    """The stored session (refreshed to prove it still works), or a sandbox session, or a clear error."""
+async def current_user(runtime: Runtime, *, refresh: bool = True) -> UserCredentials:
+    """The stored session (refreshed to prove it still works), or a sandbox session, or a clear error.
+    `refresh=False` is for commands that only need to know who the user is (`threads` reads local data):
+    no token request then."""
+    from auth.errors import SessionExpired
+    from auth.session import SessionClient, SessionStore, sandbox_session
+
     settings = runtime.settings
     store = SessionStore(settings)
     creds = store.load()
     if creds is None and settings.sandbox_control_url:
-        creds = await sandbox_session(settings)
+        creds = await sandbox_session(settings)  # just minted: nothing to prove by refreshing it
         store.save(creds)
+        if runtime.wants_sandbox:
+            _remember_sandbox_user(runtime, creds.sub)
+        return creds
     if creds is None:
         raise CliError("You are not logged in: run `vault-agent login`.")
+    if not refresh:
+        return creds
     client = SessionClient(settings)
     try:
         fresh = await client.refresh(creds)
@@ -79,6 +107,39 @@ async def current_user(runtime: Runtime) -> UserCredentials:
     return fresh
 
 
+SANDBOX_USERS = "sandbox-users.json"  # in the state dir: which user id the in-process sandbox gave each email
+
+
+def _remember_sandbox_user(runtime: Runtime, sub: str) -> None:
+    import json
+
+    path = runtime.settings.vault_agent_state_dir / SANDBOX_USERS
+    try:
+        known = json.loads(path.read_text()) if path.exists() else {}
+        known[runtime.settings.sandbox_user_email] = sub
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(known))
+    except (OSError, ValueError):
+        pass  # a courtesy for `threads`; it starts the sandbox when it cannot read this
+
+
+def remembered_sandbox_user(runtime: Runtime) -> "UserCredentials | None":
+    """Who the in-process sandbox's user is, without starting a sandbox: commands that only need to know
+    whose conversations to list (`threads`) skip starting one. None when unknown (or not sandbox mode)."""
+    import json
+
+    from auth.credentials import UserCredentials
+
+    if not runtime.wants_sandbox:
+        return None
+    path = runtime.settings.vault_agent_state_dir / SANDBOX_USERS
+    try:
+        sub = json.loads(path.read_text()).get(runtime.settings.sandbox_user_email or "alice@example.com")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return UserCredentials(sub, "") if isinstance(sub, str) and sub else None
+
+
 def fail(message: str, debug: bool = False, exc: BaseException | None = None) -> None:
     err_console.print(f"[bold red]error:[/bold red] {message}")
     if debug and exc is not None:
@@ -88,16 +149,17 @@ def fail(message: str, debug: bool = False, exc: BaseException | None = None) ->
 
 def explain(exc: BaseException) -> str:
     """The one line shown for an exception that reached the top of a command."""
-    import httpx
-    import openai
+    from auth.errors import AuthError, Misconfigured
 
     if isinstance(exc, (CliError, AuthError)):
         return str(exc)
-    if isinstance(exc, openai.AuthenticationError):
+    openai = sys.modules.get("openai")  # not imported yet → the error cannot be one of its own
+    if openai is not None and isinstance(exc, openai.AuthenticationError):
         return "The model server rejected OPENAI_API_KEY: check the key (or unset it to use the sandbox)."
-    if isinstance(exc, openai.APIConnectionError):
+    if openai is not None and isinstance(exc, openai.APIConnectionError):
         return "The model server could not be reached: check OPENAI_BASE_URL and your network."
-    if isinstance(exc, httpx.TransportError):
+    httpx = sys.modules.get("httpx")
+    if httpx is not None and isinstance(exc, httpx.TransportError):
         return f"A server could not be reached ({type(exc).__name__}): is the sandbox or Auth0 reachable?"
     if isinstance(exc, Misconfigured):
         return str(exc)

@@ -30,7 +30,7 @@ def _render(request: Request, tenant: Tenant, outcome: Outcome) -> Response:
         connection = tx.params.get("requested_connection", "")
         account = tenant.world.provider_account(connection, user.provider_accounts.get(connection, ""))
         label = (account.login or account.email) if account else user.email
-        return HTMLResponse(pages.consent_page(tx, label))
+        return HTMLResponse(pages.consent_page(tx, label, step_up=user.identity(connection) is not None))
     tx = outcome.login
     assert tx is not None
     user_id = tenant.sessions.get(request.cookies.get(SESSION_COOKIE, ""))

@@ -103,8 +103,9 @@ async def connect_page(request: Request) -> Response:
             return HTMLResponse(pages.error_page("This connection request was already answered."), 400)
         return RedirectResponse(target, 302)
     user = tenant.users[flow["user_id"]]
-    account = tenant.world.provider_account(flow["connection"], user.provider_accounts[flow["connection"]])
-    html = pages.consent_page(_consent_tx(tenant, ticket, flow), (account.login or account.email) if account else "")
+    account = tenant.world.provider_account(flow["connection"], tenant.provider_account_id(user, flow["connection"]))
+    html = pages.consent_page(_consent_tx(tenant, ticket, flow), (account.login or account.email) if account else "",
+                              step_up=user.identity(flow["connection"]) is not None)
     html = html.replace('action="/u/consent"', 'action="/connected-accounts/connect"').replace(
         'name="tx"', 'name="ticket"').replace(f'value="ca-{ticket}"', f'value="{ticket}"')
     return HTMLResponse(html)

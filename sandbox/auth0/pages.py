@@ -9,7 +9,23 @@ from .tenant import CONNECTIONS, Transaction, requested_scopes
 
 _STYLE = ("body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;color:#222}"
           "button{padding:.5rem 1.2rem;margin-right:.5rem}input{display:block;margin:.3rem 0 1rem;width:100%}"
-          ".box{border:1px solid #ccc;border-radius:8px;padding:1.5rem}")
+          ".box{border:1px solid #ccc;border-radius:8px;padding:1.5rem}"
+          # Google scopes are long URLs: let them break anywhere instead of overflowing the card.
+          ".scopes li{margin:.4rem 0}.scopes code{overflow-wrap:anywhere;word-break:break-all;font-size:.8rem;"
+          "color:#555;display:block}")
+# What each scope lets the app do, in the words a provider's consent screen uses (the raw scope is shown
+# beneath, small, for those who want it).
+SCOPE_WORDS = {
+    "https://www.googleapis.com/auth/calendar": "See, edit, share and delete all your calendars",
+    "https://www.googleapis.com/auth/calendar.readonly": "See and download your calendars",
+    "https://www.googleapis.com/auth/calendar.events": "View and edit events on all your calendars",
+    "https://www.googleapis.com/auth/calendar.events.readonly": "View events on all your calendars",
+    "https://www.googleapis.com/auth/calendar.freebusy": "See when you are free or busy",
+    "repo": "Full control of your repositories, including private ones and their issues",
+    "public_repo": "Access to your public repositories",
+    "read:user": "Read your profile data",
+    "user:email": "See your email addresses",
+}
 
 
 def _page(title: str, body: str) -> str:
@@ -29,15 +45,19 @@ def login_page(tx: Transaction, error: str = "") -> str:
 </form><p><small>Seeded users: alice@example.com / sandbox</small></p>""")
 
 
-def consent_page(tx: Transaction, account_label: str) -> str:
+def consent_page(tx: Transaction, account_label: str, *, step_up: bool = False) -> str:
+    """The provider's consent as the browser shows it. `step_up`: the account is already linked and the
+    app asks for more scopes on it."""
     connection = tx.params.get("requested_connection", "")
     provider = CONNECTIONS.get(connection, connection)
-    scopes = "".join(f"<li><code>{escape(s)}</code></li>" for s in sorted(requested_scopes(tx.params)))
+    scopes = "".join(f"<li>{escape(SCOPE_WORDS.get(s, s))}<code>{escape(s)}</code></li>"
+                     for s in sorted(requested_scopes(tx.params)))
+    what = (f"wants more access to your linked {escape(provider)} account:" if step_up else
+            f"wants to link this {escape(provider)} account to your profile and access:")
     return _page(f"{provider} - authorize", f"""
 <h1>{escape(provider)}</h1>
 <p>Signed in as <b>{escape(account_label)}</b>.</p>
-<p><b>{escape(tx.client.name)}</b> wants to link this {escape(provider)} account to your profile and
-access:</p><ul>{scopes}</ul>
+<p><b>{escape(tx.client.name)}</b> {what}</p><ul class="scopes">{scopes}</ul>
 <form method="post" action="/u/consent">
 <input type="hidden" name="tx" value="{escape(tx.id)}">
 <button type="submit" name="action" value="allow" id="allow">Allow</button>

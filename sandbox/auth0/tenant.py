@@ -314,10 +314,24 @@ class Tenant:
         self.link(user, connection, requested_scopes(tx.params))
         return Outcome(redirect=self._issue_code(tx))
 
+    def add_connection(self, name: str, label: str) -> None:
+        """Enable another social connection, as the dashboard's Authentication › Social does (a developer's
+        own provider); each user gets an account there the first time they link it."""
+        CONNECTIONS[name] = label
+
+    def provider_account_id(self, user: User, connection: str) -> str:
+        """The user's account id at `connection`, created on first use for connections added later."""
+        if connection not in user.provider_accounts:
+            handle = user.user_id.split("|", 1)[-1]
+            account = ProviderAccount(connection, secrets.token_hex(8), user.email, user.name, login=handle)
+            self.world.add_provider_account(account)
+            user.provider_accounts[connection] = account.user_id
+        return user.provider_accounts[connection]
+
     def link(self, user: User, connection: str, scopes: set[str], *, as_identity: bool = True) -> TokenSet:
         """Link the user's own provider account and store its token set (granted ∪ already granted).
         `as_identity=False` is the Connected Accounts way: a token set without a linked identity."""
-        provider_user_id = user.provider_accounts[connection]
+        provider_user_id = self.provider_account_id(user, connection)
         if as_identity and user.identity(connection) is None:
             account = self.world.provider_account(connection, provider_user_id)
             profile = {"email": account.email, "name": account.name} if account else {}

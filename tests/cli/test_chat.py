@@ -16,7 +16,7 @@ def test_conversation_pauses_and_resumes_by_itself(cli):
     child.expect("Reading your Google Calendar")
     child.expect("Authorization needed: Google Calendar")
     cli.authorize_from_screen(child)
-    child.expect("Authorized")
+    child.expect("✓ Google Calendar allowed — carrying on")
     child.expect("Team standup")
     child.expect("Design review with Priya")
     child.expect(PROMPT)

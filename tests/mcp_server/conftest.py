@@ -61,3 +61,9 @@ def running_mcp_server(sandbox, **options: Any) -> Iterator[dict[str, Any]]:
 def mcp_server(sandbox):
     with running_mcp_server(sandbox) as server:
         yield server
+
+
+@pytest.fixture
+def start_mcp_server(sandbox):
+    """`with start_mcp_server(**options) as server:` — an MCP server of the test's own, with options."""
+    return lambda **options: running_mcp_server(sandbox, **options)

@@ -12,7 +12,6 @@ import pytest
 from mcp.shared.exceptions import McpError, UrlElicitationRequiredError
 from mcp.types import URL_ELICITATION_REQUIRED
 
-from conftest import running_mcp_server
 from mcp_helpers import Browser, mcp_client
 
 TOMORROW = (date.today() + timedelta(days=1)).isoformat()
@@ -82,8 +81,8 @@ async def test_declined_is_a_clear_tool_error(mcp_server, control, user):
         assert again.elicitations[0].elicitationId != ask.elicitationId
 
 
-async def test_expired_is_a_clear_tool_error(sandbox, control, user):
-    with running_mcp_server(sandbox, link_ttl_seconds=0) as server:  # every link is born expired
+async def test_expired_is_a_clear_tool_error(start_mcp_server, control, user):
+    with start_mcp_server(link_ttl_seconds=0) as server:  # every link is born expired
         async with mcp_client(server, control, user["user_id"]) as client:
             [ask] = (await _elicitation(client.session, "list_github_repositories", {})).elicitations
             page = await Browser(control, server["auth0"], user["user_id"]).open(ask.url)

@@ -31,7 +31,10 @@ def run(name: str, tmp_path: Path, env: dict[str, str] | None = None) -> str:
 
 @pytest.mark.slow
 def test_quickstart_pauses_authorizes_resumes_and_pauses_again(tmp_path):
-    text = run("01_quickstart.ipynb", tmp_path)
+    text = run("01_quickstart.ipynb", tmp_path, {"NOTEBOOK_CLICK_WAIT": "0"})  # nobody clicks: the sandbox does
+    assert "Warning" not in text, "library warnings leaked into the notebook's outputs"
+    assert "listening on http://127.0.0.1:" in text
+    assert "linking: authorized" in text
     assert "connection: google-oauth2" in text
     assert "Team standup" in text and "Design review with Priya" in text
     assert "paused again for: google-oauth2" in text
@@ -41,6 +44,8 @@ def test_quickstart_pauses_authorizes_resumes_and_pauses_again(tmp_path):
 def test_server_notebook_sees_the_callback_resume_the_thread(tmp_path):
     text = run("02_langgraph_server.ipynb", tmp_path)
     assert "paused for: google-oauth2" in text and "Team standup" in text
+    assert "Warning" not in text
+    assert "200 — the browser shows: Done — you can close this tab — Access granted." in text  # what it got
 
 
 def test_real_tenant_notebook_stops_early_with_a_clear_message(tmp_path):

@@ -1,0 +1,89 @@
+"""Protect your own tool: declare the connection and scopes, receive a ready provider token.
+
+    from tools.protect import protected_tool
+    from tools.providers import Provider, register
+    from auth.token_vault import ProviderToken
+
+    SLACK = register(Provider("sign-in-with-slack", "Slack", capabilities={"read": ("channels:read",)}))
+
+    @protected_tool(SLACK, capability="read")
+    async def list_slack_channels(token: ProviderToken, limit: int = 20) -> str:
+        \"\"\"List the user's Slack channels.\"\"\"
+        ...  # call Slack with token.access_token; return text for the model
+
+The result is an ordinary LangChain tool: give it to the agent (`build_graph(tools=[...])`) or to your own
+LangGraph graph. The model sees the function's parameters *except* the token. When Auth0 holds no token
+set for the connection (or its scopes fall short), the run pauses with the same authorization interrupt
+as the built-in tools, and the tool runs once the user has authorized. What the function raises is
+handled as for the built-in tools: `ProviderUnauthorized` (the provider answered 401: the cached token is
+dropped and the call retried once, then the user is asked again), `ProviderInsufficientScope` (a step-up),
+`ProviderError` (a sentence for the model); anything else becomes a sentence too, never a crashed run.
+
+`check` validates the arguments *before* any token is fetched or any pause is made: it gets the tool's
+arguments and returns an error sentence for the model, or None.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any
+
+from langchain_core.tools import BaseTool, InjectedToolCallId, tool
+
+from auth.token_vault import ProviderToken
+
+from .providers import Provider
+from .vault import call_with_token
+
+ToolFunction = Callable[..., Awaitable[str]]
+
+
+def protected_tool(provider: Provider, *, capability: str = "read", scopes: Sequence[str] | None = None,
+                   name: str | None = None, status: str | None = None,
+                   check: Callable[..., str | None] | None = None) -> Callable[[ToolFunction], BaseTool]:
+    """Turn `async def f(token: ProviderToken, **args) -> str` into a LangChain tool behind Token Vault.
+
+    `scopes` overrides the provider's scopes for `capability`; `status` is the line a client may show
+    while the tool runs (kept in the tool's metadata)."""
+    needed = list(scopes) if scopes is not None else provider.scopes(capability)
+
+    def decorate(fn: ToolFunction) -> BaseTool:
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(f"{fn.__name__} must be an async function")
+        parameters = list(inspect.signature(fn).parameters.values())
+        if not parameters:
+            raise TypeError(f"{fn.__name__} must take the provider token as its first parameter")
+        hints = typing.get_type_hints(fn, include_extras=True)
+        tool_name = name or fn.__name__
+
+        @functools.wraps(fn)
+        async def run(*, tool_call_id: str = "", **arguments: Any) -> str:
+            if check is not None:
+                problem = check(**arguments)
+                if problem:
+                    return problem
+            return await call_with_token(tool_name, tool_call_id, provider, needed,
+                                         lambda token: fn(token, **arguments))
+
+        # What the model sees: the function's parameters without the token, plus the call id LangChain
+        # injects (the wrapper keys its linking requests by it, so a replayed pause reuses its link).
+        shown = [p.replace(annotation=hints.get(p.name, p.annotation), kind=inspect.Parameter.KEYWORD_ONLY)
+                 for p in parameters[1:]]
+        call_id = inspect.Parameter("tool_call_id", inspect.Parameter.KEYWORD_ONLY, default="",
+                                    annotation=Annotated[str, InjectedToolCallId])
+        del run.__wrapped__  # LangChain must read the signature below, not the original's
+        run.__signature__ = inspect.Signature([*shown, call_id], return_annotation=str)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in (*shown, call_id)} | {"return": str}
+        run.__name__ = tool_name
+        protected = tool(run)
+        protected.metadata = {**(protected.metadata or {}), "connection": provider.name, "scopes": needed,
+                              "status": status or f"Using {provider.label}…"}
+        return protected
+
+    return decorate
+
+
+__all__ = ["ProviderToken", "protected_tool"]
