@@ -17,7 +17,7 @@ from tools.github import GITHUB_TOOLS
 from tools.google_calendar import CALENDAR_TOOLS
 
 from agent.context import Context, current_context
-from agent.model import make_model
+from agent.model import bound_model
 from agent.prompts import system_prompt
 from agent.state import State
 
@@ -26,7 +26,7 @@ TOOLS = [*CALENDAR_TOOLS, *GITHUB_TOOLS]
 
 async def call_model(state: State, runtime: Runtime[Context]) -> dict:
     context = current_context()
-    model = make_model(context.services.settings).bind_tools(TOOLS)
+    model = bound_model(context.services.settings, TOOLS)
     messages = [SystemMessage(system_prompt(context.timezone)), *state["messages"]]
     return {"messages": [await model.ainvoke(messages)]}
 

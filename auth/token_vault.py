@@ -1,4 +1,4 @@
-"""Token Vault: exchange the user's Auth0 token for a provider access token (PROTOCOLS.md §1).
+"""Token Vault: exchange the user's Auth0 token for a provider access token.
 
 Three properties matter more than the request itself:
 - *Typed outcomes.* Only "no token set" and "scopes fall short" become `AuthorizationRequired`; an
@@ -14,17 +14,19 @@ import asyncio
 import logging
 import random
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import httpx
 
 from .credentials import UserCredentials
 from .errors import AuthorizationRequired, Misconfigured, SessionExpired, TransientError
+from .http1 import OriginClient, HTTPError
 from .settings import Settings
-from .transport import ShardedTransport
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ GRANT_TYPE = "urn:auth0:params:oauth:grant-type:token-exchange:federated-connect
 REQUESTED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/federated-connection-access-token"
 NOT_LINKED_ERRORS = {"tokenset_not_found", "federated_connection_refresh_token_not_found"}
 RETRY_AFTER_CAP = 10.0
+SWEEP_AT = 4096  # cache keys before expired tokens are swept out
 
 
 @dataclass(frozen=True, repr=False)
@@ -49,15 +52,22 @@ class ProviderToken:
 
 
 class TokenVault:
+    """The exchange goes out over `auth.http1.OriginClient` (the CPU per exchange is what limits hundreds of
+    concurrent runs; see that module), or over `http` when one is given or the environment sets a proxy
+    for the tenant."""
+
     def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None,
                  skew_seconds: float = 60.0, max_attempts: int = 3, backoff_base: float = 0.2) -> None:
         self.settings = settings
-        self._http = http or httpx.AsyncClient(timeout=settings.http_timeout_seconds, transport=ShardedTransport())
+        self._http = http
+        self._wire: OriginClient | None = None
+        self._form_head = ""  # the url-encoded part of the form that is the same for every exchange
         self.skew_seconds = skew_seconds
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         # keyed by (user, subject-token fingerprint, connection, login_hint); never by the token itself
         self._cache: dict[tuple[str, str, str, str], list[ProviderToken]] = {}
+        self._sweep_at = SWEEP_AT
         self._inflight: dict[tuple[str, str, str, str, frozenset[str]], asyncio.Future[ProviderToken]] = {}
 
     # -- public -----------------------------------------------------------------------------------
@@ -91,12 +101,18 @@ class TokenVault:
             del self._cache[key]
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._wire is not None:
+            await self._wire.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     # -- cache ------------------------------------------------------------------------------------
     def _cached(self, key: tuple[str, str, str, str], scopes: Sequence[str]) -> ProviderToken | None:
+        entries = self._cache.get(key)
+        if not entries:
+            return None
         now = time.time()
-        entries = [t for t in self._cache.get(key, []) if t.expires_at - self.skew_seconds > now]
+        entries = [t for t in entries if t.expires_at - self.skew_seconds > now]
         if entries:
             self._cache[key] = entries
         else:
@@ -106,6 +122,20 @@ class TokenVault:
     def _store(self, key: tuple[str, str, str, str], token: ProviderToken) -> None:
         entries = [t for t in self._cache.get(key, []) if not token.scopes >= t.scopes]
         self._cache[key] = [token, *entries]
+        if len(self._cache) > self._sweep_at:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        """Drop expired tokens of every key. Keys change when a subject token does (each new access token
+        on the server), so without this the cache would only grow; amortised by doubling the threshold."""
+        now = time.time()
+        for key in list(self._cache):
+            live = [t for t in self._cache[key] if t.expires_at - self.skew_seconds > now]
+            if live:
+                self._cache[key] = live
+            else:
+                del self._cache[key]
+        self._sweep_at = max(SWEEP_AT, 2 * len(self._cache))
 
     # -- exchange ---------------------------------------------------------------------------------
     async def _exchange(self, user: UserCredentials, connection: str, scopes: Sequence[str],
@@ -113,20 +143,12 @@ class TokenVault:
         if not self.settings.auth0_configured:
             raise Misconfigured("Auth0 is not configured: set AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET.")
         subject_token, subject_type = user.subject_token
-        form = {
-            "grant_type": GRANT_TYPE, "client_id": self.settings.auth0_client_id,
-            "client_secret": self.settings.auth0_client_secret, "subject_token": subject_token,
-            "subject_token_type": subject_type, "requested_token_type": REQUESTED_TOKEN_TYPE,
-            "connection": connection,
-        }
-        if login_hint:
-            form["login_hint"] = login_hint
-        url = self.settings.auth0_base_url + "/oauth/token"
+        body = self._form(subject_token, subject_type, connection, login_hint)
         for attempt in range(1, self.max_attempts + 1):
             delay: float | None
             try:
-                response = await self._http.post(url, data=form)
-            except httpx.TransportError as exc:  # timeouts, refused and dropped connections
+                response = await self._post(body)
+            except (HTTPError, httpx.TransportError) as exc:  # timeouts, refused and dropped connections
                 log.warning("token vault exchange for %s failed: %s (attempt %d)", connection,
                             type(exc).__name__, attempt)
                 delay, reason = self._backoff(attempt), f"Auth0 could not be reached ({type(exc).__name__})"
@@ -144,6 +166,32 @@ class TokenVault:
                 await asyncio.sleep(delay)
         raise TransientError(f"{reason}; gave up after {self.max_attempts} attempts. Try again shortly.")
 
+    def _form(self, subject_token: str, subject_type: str, connection: str, login_hint: str | None) -> bytes:
+        if not self._form_head:
+            self._form_head = urlencode({
+                "grant_type": GRANT_TYPE, "client_id": self.settings.auth0_client_id,
+                "client_secret": self.settings.auth0_client_secret, "requested_token_type": REQUESTED_TOKEN_TYPE})
+        form = (f"{self._form_head}&subject_token={quote_plus(subject_token)}"
+                f"&subject_token_type={quote_plus(subject_type)}&connection={quote_plus(connection)}")
+        if login_hint:
+            form += "&login_hint=" + quote_plus(login_hint)
+        return form.encode()
+
+    async def _post(self, body: bytes) -> Any:
+        """POST the form to /oauth/token; the answer has `status_code`, `headers.get` and `json()`."""
+        if self._wire is None and self._http is None:
+            base = self.settings.auth0_base_url
+            host = urlsplit(base).hostname or ""
+            proxies = urllib.request.getproxies()
+            if proxies.get(urlsplit(base).scheme) and not urllib.request.proxy_bypass(host):
+                self._http = httpx.AsyncClient(timeout=self.settings.http_timeout_seconds)
+            else:
+                self._wire = OriginClient(base, timeout=self.settings.http_timeout_seconds)
+        if self._wire is not None:
+            return await self._wire.post("/oauth/token", body)
+        return await self._http.post(self.settings.auth0_base_url + "/oauth/token", content=body,
+                                     headers={"content-type": "application/x-www-form-urlencoded"})
+
     def _parse_success(self, connection: str, scopes: Sequence[str], body: dict[str, Any]) -> ProviderToken:
         granted = frozenset(str(body.get("scope", "")).split())
         token = ProviderToken(connection, body["access_token"],
@@ -154,7 +202,7 @@ class TokenVault:
                                         reason="insufficient_scope")
         return token
 
-    def _classify(self, connection: str, scopes: Sequence[str], response: httpx.Response) -> Exception:
+    def _classify(self, connection: str, scopes: Sequence[str], response: Any) -> Exception:
         try:
             body = response.json()
         except ValueError:
@@ -182,7 +230,7 @@ class TokenVault:
         return self.backoff_base * (2 ** (attempt - 1)) * (0.5 + random.random())
 
     @staticmethod
-    def _retry_after(response: httpx.Response) -> float | None:
+    def _retry_after(response: Any) -> float | None:
         value = response.headers.get("retry-after")
         if not value:
             return None

@@ -1,9 +1,10 @@
-"""The auth0-ai-langchain side of benchmark (b), run inside bench/.venv-auth0ai.
+"""The auth0-ai-langchain row of the wire benchmark, run inside bench/.venv-auth0ai.
 
-Reads a JSON job on stdin: {"domain", "client_id", "client_secret", "refresh_tokens": [...]}; wraps a
-trivial tool with `Auth0AI(...).with_token_vault(connection="github", scopes=["repo"])` and invokes it
-concurrently once per refresh token (each a different thread, so each needs a fresh provider token).
-Prints {"seconds": wall time, "ok": successful calls}.
+Reads a JSON job on stdin: {"domain", "client_id", "client_secret", "count", "repeats"}; wraps a trivial
+tool with `Auth0AI(...).with_token_vault(connection="github", scopes=["repo"])` and invokes it `count`
+times concurrently per repeat, each call a different thread and refresh token (so each needs a fresh
+provider token). One warm-up round first. Prints {"seconds": [...], "cpu": [...], "ok": calls that got a
+token, "errors": [...]}: wall time and this process's CPU seconds per repeat.
 """
 
 import asyncio
@@ -28,18 +29,24 @@ async def main() -> None:
 
     tool = with_github(StructuredTool.from_function(func=whoami, name="whoami", description="Who am I"))
 
-    async def one(i: int, refresh_token: str) -> str:
-        config = {"configurable": {"thread_id": f"bench-{i}", "_credentials": {"refresh_token": refresh_token}}}
-        call = {"type": "tool_call", "name": "whoami", "args": {"name": "x"}, "id": f"call-{i}"}
+    async def one(r: int, i: int) -> str:
+        config = {"configurable": {"thread_id": f"bench-{r}-{i}",
+                                   "_credentials": {"refresh_token": f"refresh-{r}-{i:06d}"}}}
+        call = {"type": "tool_call", "name": "whoami", "args": {"name": "x"}, "id": f"call-{r}-{i}"}
         result = await tool.ainvoke(call, config)
         return getattr(result, "content", result)
 
-    started = time.perf_counter()
-    results = await asyncio.gather(*(one(i, t) for i, t in enumerate(job["refresh_tokens"])),
-                                   return_exceptions=True)
-    seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "ok": sum(1 for r in results if r == "ok"),
-                      "errors": sorted({type(r).__name__ for r in results if isinstance(r, BaseException)})}))
+    out = {"seconds": [], "cpu": [], "ok": 0, "errors": set()}
+    for r in range(job["repeats"] + 1):
+        cpu, started = time.process_time(), time.perf_counter()
+        results = await asyncio.gather(*(one(r, i) for i in range(job["count"])), return_exceptions=True)
+        if r:  # round 0 warms up
+            out["seconds"].append(time.perf_counter() - started)
+            out["cpu"].append(time.process_time() - cpu)
+            out["ok"] += sum(1 for x in results if x == "ok")
+        out["errors"] |= {type(x).__name__ for x in results if isinstance(x, BaseException)}
+    out["errors"] = sorted(out["errors"])
+    print(json.dumps(out))
 
 
 asyncio.run(main())

@@ -7,6 +7,7 @@ in the process so the Token Vault cache and single-flight work across users and 
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from dataclasses import dataclass, field
 
 import httpx
@@ -15,7 +16,7 @@ from langgraph.store.memory import InMemoryStore
 
 from auth.linking import AccountLinker
 from auth.settings import Settings, get_settings
-from auth.transport import ShardedTransport
+from auth.transport import Http1Transport
 from auth.token_vault import TokenVault
 
 
@@ -30,8 +31,8 @@ class Services:
     @classmethod
     def create(cls, settings: Settings | None = None, store: BaseStore | None = None) -> "Services":
         settings = settings or get_settings()
-        http = httpx.AsyncClient(timeout=settings.http_timeout_seconds, transport=ShardedTransport())
-        return cls(settings, http, TokenVault(settings, http=http), store or InMemoryStore())
+        http = httpx.AsyncClient(timeout=settings.http_timeout_seconds, transport=_transport())
+        return cls(settings, http, TokenVault(settings), store or InMemoryStore())
 
     def linker(self, store: BaseStore | None = None) -> AccountLinker:
         """The linker over `store` (the graph's store when it runs with one, else our own)."""
@@ -41,7 +42,15 @@ class Services:
         return self._linkers[id(store)]
 
     async def aclose(self) -> None:
+        await self.vault.aclose()
         await self.http.aclose()
+
+
+def _transport() -> httpx.AsyncBaseTransport | None:
+    """`auth.transport.Http1Transport` (a fraction of httpcore's CPU per request), unless the environment
+    configures a proxy: httpx honours HTTP(S)_PROXY only with its own transport, so then it keeps that."""
+    proxies = urllib.request.getproxies()
+    return None if proxies.get("https") or proxies.get("http") else Http1Transport()
 
 
 _per_loop: dict[int, Services] = {}

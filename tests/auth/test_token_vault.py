@@ -138,3 +138,18 @@ async def test_login_hint_picks_the_account_or_asks_to_link(vault, control, user
     assert await vault.get_token(me, "github", ["repo"], login_hint=user["github"]["login"])
     with pytest.raises(AuthorizationRequired):
         await vault.get_token(me, "github", ["repo"], login_hint="someone-else")
+
+
+async def test_expired_tokens_of_other_keys_are_swept(vault, control, user, monkeypatch):
+    """Keys change with the subject token, so a long-running server would otherwise keep every old entry."""
+    import auth.token_vault as tv
+    from auth.token_vault import ProviderToken
+
+    monkeypatch.setattr(tv, "SWEEP_AT", 2)
+    vault._sweep_at = 2
+    old = ProviderToken("github", "x", expires_at=1.0, scopes=frozenset({"repo"}))
+    for i in range(3):
+        vault._cache[(f"gone-{i}", "fp", "github", "")] = [old]
+    control.seed_tokenset(user["user_id"], "github", ["repo"])
+    await vault.get_token(creds(control, user), "github", ["repo"])
+    assert [k[0] for k in vault._cache] == [user["user_id"]]

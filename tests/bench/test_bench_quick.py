@@ -6,13 +6,18 @@ from __future__ import annotations
 import pytest
 
 from bench.suite import run
+from bench.wire import AUTH0AI
 
 
 @pytest.mark.slow
-async def test_quick_bench_runs_both_sides_and_single_flight_holds():
+async def test_quick_bench_runs_every_side_and_single_flight_holds():
     report = await run(quick=True)
     assert report.data["c_exchanges"] == 1
-    assert report.data["b_ours_s"] > 0 and report.data["d_callback_to_tool_ms"] > 0
-    auth0ai = report.data["b_auth0ai"]
-    assert "error" not in auth0ai, auth0ai
-    assert auth0ai["ok"] == 10
+    cells = report.data["wire"]["latencies"]["100"]["sizes"]["10"]
+    assert {"hand-written asyncio (floor)", "aiohttp ClientSession", "ours: TokenVault.get_token", AUTH0AI} <= set(cells)
+    assert "auth0ai_error" not in report.data["wire"]["latencies"]["100"]
+    assert report.data["wire"]["latencies"]["100"]["auth0ai_ok"]["10"][:2] == [20, 20]
+    assert all(cell["round_trips"]["n"] == 2 for cell in cells.values())
+    assert report.data["d_callback_to_tool_ms"]["max"] < float("inf")
+    assert report.data["f_full_run"]["ours"]["wall_ms"]["n"] == 5
+    assert report.data["g_pause"]["client_cpu_ms"]["n"] == 5
