@@ -16,7 +16,7 @@ import signal
 import uuid
 import webbrowser
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -51,6 +51,9 @@ def acknowledgement(item: "AuthorizationNeeded", value: dict[str, Any]) -> str:
     status = value.get("status")
     return {"authorized": f"✓ {provider} allowed", "declined": f"✗ {provider} declined"}.get(
         status, f"✗ {provider} not answered (link expired)")
+
+
+RETRY_KEY = "retry:"  # in `_left`: a callback whose page asked for a reload (the receiver must stay up)
 
 
 class Chat:
@@ -109,6 +112,8 @@ class Chat:
                 elif unconfirmed.thread_id and values:
                     self._later.append((unconfirmed.thread_id, unconfirmed.connection, values))
                     self._wake_prompt()
+                # The page asks for a reload, which must find this receiver: keep it while the state lives.
+                self._left[RETRY_KEY + unconfirmed.state] = datetime.now(timezone.utc) + timedelta(minutes=10)
                 return "retry", f"{exc} vault-agent carries on meanwhile."
             return False, str(exc)
         except AuthError as exc:
@@ -117,6 +122,7 @@ class Chat:
             from .runtime import explain
 
             return False, f"vault-agent could not finish this: {explain(exc)}"
+        self._left.pop(RETRY_KEY + result.state, None)
         provider = label(result.connection)
         declined = result.status == "declined"
         done = f"Access to {provider} was declined." if declined else f"{provider} is connected."

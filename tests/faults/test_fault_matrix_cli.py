@@ -88,7 +88,7 @@ def test_row2_sigkill_during_the_resumed_insert_then_resume_creates_one_event(te
     control.add_fault("google", EVENTS_PATH, "latency", method="POST", delay_ms=3000, times=1)
     redirect = term.consent(child)
     assert httpx.get(redirect, timeout=30).status_code == 200  # the receiver completed the linking
-    child.expect("Authorized")
+    child.expect("allowed — carrying on")
     _until(lambda: _successful_exchanges(control) >= 1, "the resumed tool got its Google token")
     time.sleep(0.5)  # the insert is now waiting in the sandbox's 3-second latency
     child.kill(signal.SIGKILL)
