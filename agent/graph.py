@@ -7,7 +7,10 @@ LangGraph server supplies persistence.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+
 from langchain_core.messages import SystemMessage
+from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
@@ -16,7 +19,7 @@ from langgraph.types import Send
 from tools.github import GITHUB_TOOLS
 from tools.google_calendar import CALENDAR_TOOLS
 
-from agent.context import Context, current_context
+from tools.context import Context, current_context
 from agent.model import bound_model
 from agent.prompts import system_prompt
 from agent.state import State
@@ -24,11 +27,19 @@ from agent.state import State
 TOOLS = [*CALENDAR_TOOLS, *GITHUB_TOOLS]
 
 
-async def call_model(state: State, runtime: Runtime[Context]) -> dict:
-    context = current_context()
-    model = bound_model(context.services.settings, TOOLS)
-    messages = [SystemMessage(system_prompt(context.timezone)), *state["messages"]]
-    return {"messages": [await model.ainvoke(messages)]}
+def make_call_model(tools: Sequence[BaseTool]) -> Callable[[State, Runtime[Context]], Awaitable[dict]]:
+    """The model node for `tools` (the model and its tool schemas are built once per settings)."""
+
+    async def call_model(state: State, runtime: Runtime[Context]) -> dict:
+        context = current_context()
+        model = bound_model(context.services.settings, tools)
+        messages = [SystemMessage(system_prompt(context.timezone)), *state["messages"]]
+        return {"messages": [await model.ainvoke(messages)]}
+
+    return call_model
+
+
+call_model = make_call_model(TOOLS)
 
 
 def route_tool_calls(state: State) -> list[Send] | str:
@@ -42,10 +53,13 @@ def route_tool_calls(state: State) -> list[Send] | str:
             for call in calls]
 
 
-def build_graph(*, checkpointer=None, store=None):
+def build_graph(*, checkpointer=None, store=None, tools: Sequence[BaseTool] | None = None):
+    """The agent over `tools` (the built-in Calendar and GitHub tools by default; add your own protected
+    tools with `tools=[*TOOLS, my_tool]` — see `tools/protect.py`)."""
+    tools = list(tools) if tools is not None else TOOLS
     builder = StateGraph(State, context_schema=Context)
-    builder.add_node("call_model", call_model)
-    builder.add_node("tools", ToolNode(TOOLS))
+    builder.add_node("call_model", call_model if tools is TOOLS else make_call_model(tools))
+    builder.add_node("tools", ToolNode(tools))
     builder.add_edge(START, "call_model")
     builder.add_conditional_edges("call_model", route_tool_calls, ["tools", END])
     builder.add_edge("tools", "call_model")

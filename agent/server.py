@@ -34,7 +34,7 @@ from auth.oidc import InvalidToken
 from auth.server_auth import PERMISSIONS, oidc_provider, sealer, user_dict
 from auth.settings import get_settings
 
-from agent.services import default_services
+from tools.services import default_services
 from tools.authorization import resume_map
 
 log = logging.getLogger(__name__)

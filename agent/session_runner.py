@@ -19,10 +19,10 @@ from auth.credentials import UserCredentials
 from auth.linking import LinkResult
 from tools.authorization import REISSUE
 
-from .context import Context
+from tools.context import Context
 from .graph import build_graph
 from .persistence import Persistence
-from .services import Services
+from tools.services import Services
 
 THREADS_NAMESPACE = "vault_agent_threads"
 ALREADY_RESUMED = "This conversation was already resumed elsewhere; nothing was run twice."

@@ -28,8 +28,8 @@ from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 from typing_extensions import TypedDict
 
-from agent.context import Context
-from agent.services import Services
+from tools.context import Context
+from tools.services import Services
 from auth.credentials import UserCredentials
 from auth.settings import Settings
 from sandbox.runner import SandboxProcess as SandboxServer

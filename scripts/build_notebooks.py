@@ -42,9 +42,9 @@ print("callback:", os.environ["AUTH0_CALLBACK_URL"])"""),
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from agent.context import Context
+from tools.context import Context
 from agent.graph import build_graph
-from agent.services import Services
+from tools.services import Services
 from auth.credentials import UserCredentials
 from auth.settings import Settings
 
@@ -204,9 +204,9 @@ if missing or os.environ.get("SANDBOX_CONTROL_URL"):
 print("tenant:", os.environ["AUTH0_DOMAIN"])"""),
     ("code", """import uuid
 from langgraph.checkpoint.memory import InMemorySaver
-from agent.context import Context
+from tools.context import Context
 from agent.graph import build_graph
-from agent.services import Services
+from tools.services import Services
 from auth.session import SessionStore
 from auth.settings import Settings
 

@@ -169,7 +169,7 @@ def explain(exc: BaseException) -> str:
 @asynccontextmanager
 async def agent_session(runtime: Runtime, user: UserCredentials) -> AsyncIterator[Any]:
     from agent.persistence import open_persistence
-    from agent.services import Services
+    from tools.services import Services
     from agent.session_runner import AgentSession
 
     async with open_persistence(runtime.settings) as persistence:

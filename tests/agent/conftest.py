@@ -9,9 +9,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from agent.context import Context
+from tools.context import Context
 from agent.graph import build_graph
-from agent.services import Services
+from tools.services import Services
 from auth.credentials import UserCredentials
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.persistence import open_persistence
-from agent.services import Services
+from tools.services import Services
 from agent.session_runner import ALREADY_RESUMED, AgentSession, AuthorizationNeeded, Final
 from auth.credentials import UserCredentials
 from auth.settings import Settings

@@ -9,7 +9,7 @@ import os
 import sys
 
 from agent.persistence import open_persistence
-from agent.services import Services
+from tools.services import Services
 from agent.session_runner import AgentSession, AuthorizationNeeded, Final
 from auth.credentials import UserCredentials
 from auth.settings import Settings

@@ -12,9 +12,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from agent.context import Context
+from tools.context import Context
 from agent.graph import build_graph
-from agent.services import Services
+from tools.services import Services
 from auth.credentials import UserCredentials
 from auth.token_vault import ProviderToken
 from tools.authorization import AuthorizationRequest
@@ -80,4 +80,5 @@ async def test_own_tool_pauses_authorizes_and_resumes(sandbox, control, user, se
     assert [t["connection"] for t in control.tokensets(user["user_id"])] == [CONNECTION]
 
     # The arguments are checked before any token or pause: a blank owner is a sentence, not a link.
-    assert await tool.ainvoke({"owner": " ", "tool_call_id": "x"}) == "Error: owner must not be blank."
+    refused = await tool.ainvoke({"type": "tool_call", "id": "call-1", "name": tool.name, "args": {"owner": " "}})
+    assert refused.content == "Error: owner must not be blank."

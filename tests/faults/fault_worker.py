@@ -8,7 +8,7 @@ import sys
 import uuid
 
 from agent.persistence import open_persistence
-from agent.services import Services
+from tools.services import Services
 from agent.session_runner import AgentSession, AuthorizationNeeded
 from auth.credentials import UserCredentials
 from auth.settings import Settings

@@ -8,7 +8,7 @@ import uuid
 from contextlib import asynccontextmanager
 
 from agent.persistence import open_persistence
-from agent.services import Services
+from tools.services import Services
 from agent.session_runner import AgentSession, AuthorizationNeeded, Final
 from auth.credentials import UserCredentials
 
