@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: chat test bench sandbox server lock clean help browser notebook
+.PHONY: chat test lint bench sandbox server lock clean help browser notebook
 
 help:
 	@echo "make chat    - start the chat (sandbox when no credentials are set)"
@@ -16,6 +16,7 @@ help:
 	@echo "make server  - run 'langgraph dev' on the agent (PORT=2024 SERVER_HOST=127.0.0.1; checks config and port first)"
 	@echo "make notebook - open JupyterLab on notebooks/ (01_quickstart runs on the sandbox)"
 	@echo "make lock    - re-resolve requirements.lock from pyproject.toml"
+	@echo "make lint    - ruff (pyflakes, import order, unused arguments); part of make test"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,8 +42,11 @@ server: $(STAMP)
 browser:
 	@scripts/ensure-chromium
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 notebook: $(STAMP)
 	@$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)

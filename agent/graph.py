@@ -16,13 +16,12 @@ from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from tools.github import GITHUB_TOOLS
-from tools.google_calendar import CALENDAR_TOOLS
-
-from tools.context import Context, current_context
 from agent.model import bound_model
 from agent.prompts import system_prompt
 from agent.state import State
+from tools.context import Context, current_context
+from tools.github import GITHUB_TOOLS
+from tools.google_calendar import CALENDAR_TOOLS
 
 TOOLS = [*CALENDAR_TOOLS, *GITHUB_TOOLS]
 
@@ -30,7 +29,7 @@ TOOLS = [*CALENDAR_TOOLS, *GITHUB_TOOLS]
 def make_call_model(tools: Sequence[BaseTool]) -> Callable[[State, Runtime[Context]], Awaitable[dict]]:
     """The model node for `tools` (the model and its tool schemas are built once per settings)."""
 
-    async def call_model(state: State, runtime: Runtime[Context]) -> dict:
+    async def call_model(state: State, runtime: Runtime[Context]) -> dict:  # noqa: ARG001 - injected by name
         context = current_context()
         model = bound_model(context.services.settings, tools)
         messages = [SystemMessage(system_prompt(context.timezone)), *state["messages"]]

@@ -33,9 +33,8 @@ from auth.linking import NAMESPACE, LinkResult
 from auth.oidc import InvalidToken
 from auth.server_auth import PERMISSIONS, oidc_provider, sealer, user_dict
 from auth.settings import get_settings
-
-from tools.services import default_services
 from tools.authorization import resume_map
+from tools.services import default_services
 
 log = logging.getLogger(__name__)
 PAGE = ("<!doctype html><html><head><meta charset='utf-8'><title>vault-agent</title></head>"

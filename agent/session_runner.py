@@ -18,11 +18,11 @@ from langgraph.types import Command
 from auth.credentials import UserCredentials
 from auth.linking import LinkResult
 from tools.authorization import REISSUE
-
 from tools.context import Context
+from tools.services import Services
+
 from .graph import build_graph
 from .persistence import Persistence
-from tools.services import Services
 
 THREADS_NAMESPACE = "vault_agent_threads"
 ALREADY_RESUMED = "This conversation was already resumed elsewhere; nothing was run twice."

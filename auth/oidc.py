@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 from joserfc import jwt
-from joserfc.jws import extract_compact
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from joserfc.jws import extract_compact
 
 from .errors import AuthError
 from .settings import Settings

@@ -114,7 +114,7 @@ async def authenticate(authorization: str | None, headers: dict) -> dict[str, An
 
 # -- authorization --------------------------------------------------------------------------------
 @auth.on
-async def deny_by_default(ctx: Auth.types.AuthContext, value: dict) -> bool:
+async def deny_by_default(ctx: Auth.types.AuthContext, value: dict) -> bool:  # noqa: ARG001 - the handler signature
     """Anything without a handler below (crons, assistant writes, …) is refused."""
     return False
 
@@ -153,14 +153,14 @@ async def update_thread(ctx: Auth.types.AuthContext, value: dict) -> dict:
 @auth.on.threads.read
 @auth.on.threads.delete
 @auth.on.threads.search
-async def own_threads(ctx: Auth.types.AuthContext, value: dict) -> dict:
+async def own_threads(ctx: Auth.types.AuthContext, value: dict) -> dict:  # noqa: ARG001 - the handler signature
     """Every other thread access (runs included) only sees the caller's own threads."""
     return {"owner": ctx.user.identity}
 
 
 @auth.on.assistants.read
 @auth.on.assistants.search
-async def read_assistants(ctx: Auth.types.AuthContext, value: dict) -> bool:
+async def read_assistants(ctx: Auth.types.AuthContext, value: dict) -> bool:  # noqa: ARG001 - the handler signature
     """Assistants are shared configuration: users may read and use them, never create, change or delete."""
     return True
 

@@ -25,7 +25,7 @@ import httpx
 
 from .credentials import UserCredentials
 from .errors import AuthorizationRequired, Misconfigured, SessionExpired, TransientError
-from .http1 import OriginClient, HTTPError
+from .http1 import HTTPError, OriginClient
 from .settings import Settings
 
 log = logging.getLogger(__name__)

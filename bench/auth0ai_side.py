@@ -23,7 +23,7 @@ async def main() -> None:
                         "client_secret": job["client_secret"], "protocol": "http"})
     with_github = auth0_ai.with_token_vault(connection="github", scopes=["repo"])
 
-    def whoami(name: str) -> str:
+    def whoami(name: str) -> str:  # noqa: ARG001 - the tool schema the peer reads
         token = get_access_token_from_token_vault()
         return "ok" if token else "missing"
 

@@ -41,7 +41,7 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc) -> None:  # noqa: ARG002 - asyncio.Protocol's signature
         self.closed = True
         if self.waiter and not self.waiter.done():
             self.waiter.set_exception(ConnectionError("connection lost"))

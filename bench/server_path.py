@@ -14,7 +14,6 @@ with py-spy (if installed) during the flow, as collapsed stacks.
 from __future__ import annotations
 
 import asyncio
-import statistics
 import sys
 import time
 from pathlib import Path

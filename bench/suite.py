@@ -28,11 +28,11 @@ from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 from typing_extensions import TypedDict
 
-from tools.context import Context
-from tools.services import Services
 from auth.credentials import UserCredentials
 from auth.settings import Settings
 from sandbox.runner import SandboxProcess as SandboxServer
+from tools.context import Context
+from tools.services import Services
 from tools.vault import GITHUB, call_with_token
 
 from .wire import format_wire, run_wire, spread
@@ -307,7 +307,7 @@ async def bench_full_run(sandbox: SandboxServer, settings: Settings, report: Rep
     sides = {"ours": ours_run, "bare": bare_run}
     for side in sides.values():  # warm: connections, the model's client, the token cache
         for _ in range(3):
-            answer = await side()
+            await side()
     answers = {name: await side() for name, side in sides.items()}
     assert answers["ours"] == answers["bare"] and "Repositories" in answers["ours"], answers
     wall = {k: [] for k in sides}

@@ -16,7 +16,6 @@ from starlette.routing import Route
 from .auth0.tenant import Tenant
 from .world import Fault, World
 
-
 FAULT_KINDS = ("latency", "status", "rate_limit", "drop", "drop_after")
 
 

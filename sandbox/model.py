@@ -200,13 +200,13 @@ def _completion(body: dict[str, Any]) -> dict[str, Any]:
     last = messages[-1] if messages else {"role": "user", "content": ""}
     calls = _plan_tool_calls(tools, messages) if last.get("role") == "user" and tools else []
     message: dict[str, Any] = {"role": "assistant", "content": None if calls else (
-        _summary(messages) if last.get("role") == "tool" else _reply(_text(last.get("content"))))}
+        _summary(messages) if last.get("role") == "tool" else _reply())}
     if calls:
         message["tool_calls"] = calls
     return message
 
 
-def _reply(text: str) -> str:
+def _reply() -> str:
     return ("I'm the vault-agent sandbox model (a scripted stand-in). Ask me about your calendar "
             "(\"what's on my calendar tomorrow?\") or GitHub (\"list my repositories\").")
 
@@ -265,7 +265,7 @@ async def chat_completions(request: Request) -> Any:
                          "usage": usage})
 
 
-async def models(request: Request) -> JSONResponse:
+async def models(_request: Request) -> JSONResponse:
     return JSONResponse({"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0,
                                                      "owned_by": "vault-agent-sandbox"}]})
 

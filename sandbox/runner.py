@@ -8,8 +8,8 @@ in the calling thread (auth0-python, google-api-python-client, a test) never blo
 from __future__ import annotations
 
 import asyncio
-import logging
 import base64
+import logging
 import secrets
 import socket
 import sys
@@ -166,7 +166,7 @@ class SandboxProcess:
         self.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main() -> int:
     """Start the sandbox, print its environment as shell lines, serve until Ctrl-C."""
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()

@@ -43,7 +43,7 @@ class Context:
 
     def __init__(self, user: UserCredentials | None = None, timezone: str = "UTC",
                  services: Services | None = None, ask_authorization: Callable[..., Awaitable[Any]] | None = None,
-                 **ignored: Any) -> None:
+                 **ignored: Any) -> None:  # noqa: ARG002 - dropped on purpose, see below
         """Unknown keys (a client's `configurable`/`context` becomes this dict on the server) are dropped,
         and so is anything a JSON value could smuggle in where an object is expected."""
         self.user = user if isinstance(user, UserCredentials) else None

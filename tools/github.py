@@ -20,9 +20,9 @@ from langgraph.config import get_config
 from langgraph.runtime import get_runtime
 from pydantic import Field
 
-from .context import current_context
 from auth.token_vault import ProviderToken
 
+from .context import current_context
 from .provider_errors import ProviderError, ProviderInsufficientScope, ProviderUnauthorized, ProviderUnreachable
 from .providers import GITHUB
 from .vault import call_with_token

@@ -28,11 +28,16 @@ from langchain_core.tools import InjectedToolCallId, tool
 from langgraph.config import get_config
 from pydantic import Field
 
-from .context import current_context
 from auth.token_vault import ProviderToken
 
-from .provider_errors import (ProviderConflict, ProviderError, ProviderInsufficientScope, ProviderUnauthorized,
-                              ProviderUnreachable)
+from .context import current_context
+from .provider_errors import (
+    ProviderConflict,
+    ProviderError,
+    ProviderInsufficientScope,
+    ProviderUnauthorized,
+    ProviderUnreachable,
+)
 from .providers import GOOGLE
 from .vault import call_with_token
 from .zones import check_year, resolve_zone

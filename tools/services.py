@@ -16,8 +16,8 @@ from langgraph.store.memory import InMemoryStore
 
 from auth.linking import AccountLinker
 from auth.settings import Settings, get_settings
-from auth.transport import Http1Transport
 from auth.token_vault import TokenVault
+from auth.transport import Http1Transport
 
 
 @dataclass

@@ -11,11 +11,9 @@ bad arguments and failures are one line."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import uuid
 import webbrowser
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -29,6 +27,7 @@ from tools.providers import describe_scope, label
 
 from .receiver import CallbackReceiver, ReceiverError
 from .runtime import CliError, Runtime, console
+from .terminal import countdown, ctrl_c_sets, parse_time
 
 if TYPE_CHECKING:  # imported lazily at run time: they pull in LangGraph, which the prompt must not wait for
     from agent.session_runner import AgentSession, AuthorizationNeeded
@@ -208,21 +207,21 @@ class Chat:
             values.update({k: v for k, v in entry[2].items() if k in by_id})
         self._foreground = self.thread_id
         await self._ensure_receiver()
-        expires = min(_parse_time(item.payload["expires_at"]) for item in pending)
+        expires = min(parse_time(item.payload["expires_at"]) for item in pending)
         try:
-            with _ctrl_c_sets() as interrupted:  # from the first line on screen: no window for a stray Ctrl-C
+            with ctrl_c_sets() as interrupted:  # from the first line on screen: no window for a stray Ctrl-C
                 for item in pending:
                     if item.interrupt_id in values:
                         continue
                     self._show_request(item)
                     if self.open_browser:
                         webbrowser.open(item.payload["authorize_url"])
-                with Live(_countdown(expires), console=console, refresh_per_second=2, transient=True) as live:
+                with Live(countdown(expires), console=console, refresh_per_second=2, transient=True) as live:
                     while not by_id.keys() <= values.keys() and not interrupted.is_set():
                         try:
                             thread_id, got = await asyncio.wait_for(self._callbacks.get(), timeout=0.5)
                         except asyncio.TimeoutError:
-                            live.update(_countdown(expires))
+                            live.update(countdown(expires))
                             if datetime.now(timezone.utc) >= expires:
                                 break
                             continue
@@ -275,7 +274,7 @@ class Chat:
     def _stale(self, item: "AuthorizationNeeded") -> bool:
         """A link nobody can use any more: expired, or minted by another tenant (an in-process sandbox that
         has stopped since)."""
-        if _parse_time(item.payload["expires_at"]) <= datetime.now(timezone.utc):
+        if parse_time(item.payload["expires_at"]) <= datetime.now(timezone.utc):
             return True
         return urlsplit(item.payload["authorize_url"]).netloc != urlsplit(self.runtime.settings.auth0_base_url).netloc
 
@@ -416,26 +415,3 @@ class Chat:
         else:
             raise CliError(f"Unknown command {name} — /help lists the commands.")
         return None
-
-
-@contextlib.contextmanager
-def _ctrl_c_sets() -> Iterator[asyncio.Event]:
-    """While waiting for the browser, Ctrl-C sets an event instead of cancelling tasks — asyncio's own
-    handler would cancel the chat, and a second Ctrl-C would kill whatever task it lands in (such as the
-    callback receiver)."""
-    loop = asyncio.get_running_loop()
-    event = asyncio.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(event.set))
-    try:
-        yield event
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _parse_time(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-
-
-def _countdown(expires: datetime) -> Text:
-    left = max(0, int((expires - datetime.now(timezone.utc)).total_seconds()))
-    return Text(f"⏳ Waiting for your authorization… link expires in {left // 60}:{left % 60:02d}", style="yellow")

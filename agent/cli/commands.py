@@ -14,12 +14,10 @@ from rich.table import Table
 from auth.credentials import UserCredentials
 from auth.management import ManagementClient
 from auth.session import SessionClient, SessionStore, sandbox_session
-
 from tools.providers import find, label
 
 from .receiver import CallbackReceiver
 from .runtime import CliError, Runtime, console
-
 
 
 async def _wait_for_callback(runtime: Runtime, url: str, open_browser: bool, label: str) -> str:

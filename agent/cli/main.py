@@ -43,15 +43,6 @@ def _run(work: Callable[..., Awaitable[Any]], *, needs_user: bool = True, quiet:
             runtime.sandbox.stop()
 
 
-def _prompt_session(runtime: Any) -> Any:
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.history import FileHistory
-
-    history = runtime.settings.vault_agent_state_dir / "history"
-    history.parent.mkdir(parents=True, exist_ok=True)
-    return PromptSession(history=FileHistory(str(history)))
-
-
 def chat(no_browser: bool = False, remote: str = "") -> None:
     """Chat with the agent (what `make chat` runs)."""
     if remote:
@@ -70,6 +61,7 @@ def chat(no_browser: bool = False, remote: str = "") -> None:
 
         from .chat import Chat
         from .runtime import agent_session, current_user, ensure_sandbox
+        from .terminal import prompt_session
 
         async with contextlib.AsyncExitStack() as stack:
             async def make_session() -> Any:
@@ -82,7 +74,7 @@ def chat(no_browser: bool = False, remote: str = "") -> None:
                 return await stack.enter_async_context(agent_session(runtime, user))
 
             chat_ = Chat(runtime, open_browser=not no_browser)
-            prompt = _prompt_session(runtime)
+            prompt = prompt_session(runtime)
             chat_.start_loading(make_session)
             try:
                 await chat_.loop(prompt)
@@ -99,6 +91,7 @@ def resume(thread: str, no_browser: bool = False) -> None:
     async def work(runtime: Any, user: Any) -> None:
         from .chat import Chat
         from .runtime import CliError, agent_session
+        from .terminal import prompt_session
 
         async with agent_session(runtime, user) as session:
             chat_ = Chat(runtime, session, open_browser=not no_browser)
@@ -106,7 +99,7 @@ def resume(thread: str, no_browser: bool = False) -> None:
                 outcome = await chat_.resume_thread(thread)
                 if outcome is None:
                     raise CliError(f"No conversation {thread!r}: `vault-agent threads` lists yours.")
-                await chat_.loop(_prompt_session(runtime))  # also after Ctrl-C: the "Paused" hint is true here too
+                await chat_.loop(prompt_session(runtime))  # also after Ctrl-C: the "Paused" hint is true here too
             finally:
                 await chat_.receiver.stop()
 

@@ -60,7 +60,7 @@ class CallbackReceiver:
             title = "Done — you can close this tab" if ok else "That did not work"
             return HTMLResponse(PAGE.format(title=escape(title), body=escape(message)), 200 if ok else 400)
 
-        async def release(request: Request) -> JSONResponse:
+        async def release(_request: Request) -> JSONResponse:
             busy = self.may_release()
             if busy:
                 return JSONResponse({"released": False, "reason": busy}, 409)

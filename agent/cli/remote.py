@@ -16,11 +16,11 @@ from rich.live import Live
 
 from auth.credentials import UserCredentials
 from auth.session import SessionClient
-
 from tools.providers import label
 
-from .chat import HELP, NO_ARGUMENT, _countdown, _ctrl_c_sets, _parse_time
+from .chat import HELP, NO_ARGUMENT
 from .runtime import CliError, Runtime, console
+from .terminal import countdown, ctrl_c_sets, parse_time, prompt_session
 
 
 async def _server_credentials(runtime: Runtime, user: UserCredentials) -> UserCredentials:
@@ -42,8 +42,8 @@ def _last_answer(state: dict[str, Any]) -> str:
 async def _wait_until_done(client: Any, thread_id: str, pauses: list[dict[str, Any]],
                            interrupted: asyncio.Event) -> bool | None:
     """True when the server finished the thread, False when the link expired, None on Ctrl-C."""
-    expires = min(_parse_time(p["value"]["expires_at"]) for p in pauses)
-    with Live(_countdown(expires), console=console, refresh_per_second=2, transient=True) as live:
+    expires = min(parse_time(p["value"]["expires_at"]) for p in pauses)
+    with Live(countdown(expires), console=console, refresh_per_second=2, transient=True) as live:
         while datetime.now(timezone.utc) < expires:
             if interrupted.is_set():
                 return None
@@ -52,7 +52,7 @@ async def _wait_until_done(client: Any, thread_id: str, pauses: list[dict[str, A
             still = {i["id"] for i in state.get("interrupts", [])}
             if thread["status"] != "busy" and not still & {p["id"] for p in pauses}:
                 return True
-            live.update(_countdown(expires))
+            live.update(countdown(expires))
             await asyncio.sleep(0.5)
     return False
 
@@ -88,7 +88,7 @@ class RemoteChat:
                               highlight=False)
                 if self.open_browser:
                     webbrowser.open(value["authorize_url"])
-            with _ctrl_c_sets() as interrupted:
+            with ctrl_c_sets() as interrupted:
                 finished = await _wait_until_done(self.client, self.thread_id, pauses, interrupted)
             if finished is None:
                 paused = self.thread_id
@@ -181,9 +181,8 @@ async def run_remote(runtime: Runtime, user: UserCredentials, url: str, *, open_
         await chat.new_thread()
     except httpx.HTTPError as exc:
         raise CliError(f"The LangGraph server at {url} could not be reached ({type(exc).__name__}).") from exc
-    from .main import _prompt_session
 
-    prompt = _prompt_session(runtime)
+    prompt = prompt_session(runtime)
     console.print(f"[bold]vault-agent[/bold] on {url} — thread {chat.thread_id}. /help for commands.")
     while True:
         try:

@@ -169,8 +169,8 @@ def explain(exc: BaseException) -> str:
 @asynccontextmanager
 async def agent_session(runtime: Runtime, user: UserCredentials) -> AsyncIterator[Any]:
     from agent.persistence import open_persistence
-    from tools.services import Services
     from agent.session_runner import AgentSession
+    from tools.services import Services
 
     async with open_persistence(runtime.settings) as persistence:
         services = Services.create(runtime.settings, persistence.store)

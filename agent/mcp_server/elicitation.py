@@ -38,8 +38,8 @@ from auth.credentials import UserCredentials
 from auth.errors import AuthError, AuthorizationRequired, LinkingError
 from auth.oidc import InvalidToken, OIDCProvider
 from auth.token_endpoint import token_request
-from tools.services import Services
 from tools.providers import Provider
+from tools.services import Services
 
 log = logging.getLogger(__name__)
 

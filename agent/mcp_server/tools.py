@@ -29,7 +29,7 @@ class _Call(TypedDict, total=False):
     result: str
 
 
-async def _run_tool(state: _Call, runtime: Runtime[Context]) -> _Call:
+async def _run_tool(state: _Call, runtime: Runtime[Context]) -> _Call:  # noqa: ARG001 - injected by name
     tool = TOOLS[state["name"]]
     message = await tool.ainvoke({"type": "tool_call", "name": tool.name, "args": state["args"],
                                   "id": f"mcp-{uuid.uuid4().hex}"})

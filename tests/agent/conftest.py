@@ -9,10 +9,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from tools.context import Context
 from agent.graph import build_graph
-from tools.services import Services
 from auth.credentials import UserCredentials
+from tools.context import Context
+from tools.services import Services
 
 
 class Harness:

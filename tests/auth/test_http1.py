@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from auth.http1 import OriginClient, HTTPError
+from auth.http1 import HTTPError, OriginClient
 
 
 async def _serve(answer):

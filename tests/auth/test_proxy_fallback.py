@@ -3,8 +3,6 @@ transport (which honours the proxy); without, they use auth.http1."""
 
 from __future__ import annotations
 
-import httpx
-
 from auth.credentials import UserCredentials
 from auth.settings import Settings
 from auth.token_vault import TokenVault

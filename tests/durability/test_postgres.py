@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from agent.persistence import open_persistence
-from tools.services import Services
 from agent.session_runner import ALREADY_RESUMED, AgentSession, AuthorizationNeeded, Final
 from auth.credentials import UserCredentials
 from auth.settings import Settings
+from tools.services import Services
 
 pytestmark = pytest.mark.postgres
 WORKER = Path(__file__).with_name("worker.py")

@@ -6,10 +6,10 @@ import logging
 import uuid
 
 from agent.persistence import open_persistence
-from tools.services import Services
 from agent.session_runner import AgentSession, AuthorizationNeeded, Final
 from auth.credentials import UserCredentials
 from auth.settings import Settings
+from tools.services import Services
 
 
 async def test_sqlite_file_and_logs_hold_no_token(sandbox, control, user, sandbox_env, tmp_path, caplog):

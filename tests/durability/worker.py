@@ -9,10 +9,10 @@ import os
 import sys
 
 from agent.persistence import open_persistence
-from tools.services import Services
 from agent.session_runner import AgentSession, AuthorizationNeeded, Final
 from auth.credentials import UserCredentials
 from auth.settings import Settings
+from tools.services import Services
 
 
 async def main(mode: str, arg: str) -> None:

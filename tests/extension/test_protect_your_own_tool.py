@@ -12,15 +12,15 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 from langgraph.types import Command
 
-from tools.context import Context
 from agent.graph import build_graph
-from tools.services import Services
 from auth.credentials import UserCredentials
 from auth.token_vault import ProviderToken
 from tools.authorization import AuthorizationRequest
+from tools.context import Context
 from tools.protect import protected_tool
 from tools.provider_errors import ProviderUnauthorized
 from tools.providers import Provider, find, register
+from tools.services import Services
 
 CONNECTION = "acme-crm"
 

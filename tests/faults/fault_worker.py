@@ -8,10 +8,10 @@ import sys
 import uuid
 
 from agent.persistence import open_persistence
-from tools.services import Services
 from agent.session_runner import AgentSession, AuthorizationNeeded
 from auth.credentials import UserCredentials
 from auth.settings import Settings
+from tools.services import Services
 
 
 async def main(count: int) -> None:

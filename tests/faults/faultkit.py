@@ -8,9 +8,9 @@ import uuid
 from contextlib import asynccontextmanager
 
 from agent.persistence import open_persistence
-from tools.services import Services
 from agent.session_runner import AgentSession, AuthorizationNeeded, Final
 from auth.credentials import UserCredentials
+from tools.services import Services
 
 CAL_WRITE = "https://www.googleapis.com/auth/calendar.events"
 CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"

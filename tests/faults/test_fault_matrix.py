@@ -16,14 +16,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from faultkit import CAL_READ, CAL_WRITE, EVENTS_PATH, agent_session, credentials, events_titled, new_thread, run
 
 from agent.cli.runtime import CliError, Runtime, current_user, explain
 from auth.errors import LinkingError, TransientError
 from auth.linking import AccountLinker
 from auth.session import SessionClient, SessionStore
-
-from faultkit import (CAL_READ, CAL_WRITE, EVENTS_PATH, agent_session, credentials, events_titled, new_thread,
-                      run)
 
 CODE_EXCHANGE = dict(service="auth0", path="^/oauth/token$", method="POST", grant_type="authorization_code")
 REFRESH = dict(service="auth0", path="^/oauth/token$", method="POST", grant_type="refresh_token")

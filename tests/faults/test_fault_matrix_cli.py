@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import pexpect
 import pytest
-
 from faultkit import EVENTS_PATH, events_titled
 
 BIN = Path(sys.executable).parent / "vault-agent"

@@ -6,13 +6,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-
 from langchain_mcp_adapters.tools import load_mcp_tools
 from langgraph.prebuilt import create_react_agent
+from mcp_helpers import mcp_client
 
 from agent.model import make_model
 from auth.settings import Settings
-from mcp_helpers import mcp_client
 
 SECRET_MARKERS = ("eyJ", "ya29.", "gho_")
 

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from mcp.shared.exceptions import McpError, UrlElicitationRequiredError
 from mcp.types import URL_ELICITATION_REQUIRED
-
 from mcp_helpers import Browser, mcp_client
 
 TOMORROW = (date.today() + timedelta(days=1)).isoformat()

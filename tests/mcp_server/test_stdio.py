@@ -14,7 +14,6 @@ import pytest
 from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import McpError, UrlElicitationRequiredError
-
 from mcp_helpers import Browser
 
 TOMORROW = (date.today() + timedelta(days=1)).isoformat()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from auth0.authentication import GetToken
 from auth0.management import Auth0
