@@ -33,7 +33,8 @@ from auth.settings import Settings
 from sandbox.runner import SandboxProcess as SandboxServer
 from tools.context import Context
 from tools.services import Services
-from tools.vault import GITHUB, call_with_token
+from tools.providers import GITHUB
+from tools.vault import call_with_token
 
 from .wire import format_wire, run_wire, spread
 

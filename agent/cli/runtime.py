@@ -57,7 +57,12 @@ def ensure_sandbox(runtime: Runtime) -> Runtime:
     """Start the in-process sandbox if this runtime wants one and has none yet (blocking: call it in a thread
     from async code)."""
     if runtime.wants_sandbox and runtime.sandbox is None:
-        from sandbox.runner import SandboxServer  # only the demo path knows the sandbox
+        try:
+            from sandbox.runner import SandboxServer  # only the demo path knows the sandbox
+        except ImportError:
+            raise CliError("No Auth0 configuration, and the local sandbox is not installed: set AUTH0_DOMAIN, "
+                           "AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET (README › Configuration), or "
+                           "`pip install vault-agent-sandbox` for the offline demo.") from None
 
         runtime.sandbox = SandboxServer().start()
         os.environ.update(runtime.sandbox.env)
