@@ -32,8 +32,8 @@ from auth.credentials import UserCredentials
 from auth.settings import Settings
 from sandbox.runner import SandboxProcess as SandboxServer
 from tools.context import Context
-from tools.services import Services
 from tools.providers import GITHUB
+from tools.services import Services
 from tools.vault import call_with_token
 
 from .wire import format_wire, run_wire, spread
