@@ -17,7 +17,7 @@ from langgraph.types import Command
 
 from auth.credentials import UserCredentials
 from auth.linking import LinkResult
-from tools.authorization import REISSUE
+from tools.authorization import REISSUE, AuthorizationRequest, resume_map
 from tools.context import Context
 from tools.services import Services
 
@@ -37,7 +37,9 @@ TOOL_STATUS = {
 
 
 @dataclass(frozen=True)
-class Token:
+class TextChunk:
+    """Part of the model's answer, as it streams."""
+
     text: str
 
 
@@ -49,8 +51,14 @@ class ToolStarted:
 
 @dataclass(frozen=True)
 class AuthorizationNeeded:
+    """A pause of the thread: the interrupt's id and its value (an `AuthorizationRequest` as JSON)."""
+
     interrupt_id: str
     payload: dict[str, Any]
+
+    @property
+    def request(self) -> AuthorizationRequest:
+        return AuthorizationRequest.from_json(self.payload)
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ class Final:
     text: str
 
 
-Event = Token | ToolStarted | AuthorizationNeeded | Final
+Event = TextChunk | ToolStarted | AuthorizationNeeded | Final
 
 
 class AgentSession:
@@ -104,7 +112,7 @@ class AgentSession:
                 message, meta = chunk
                 if isinstance(message, AIMessageChunk) and meta.get("langgraph_node") == "call_model":
                     if message.content and isinstance(message.content, str):
-                        yield Token(message.content)
+                        yield TextChunk(message.content)
             elif "__interrupt__" in chunk:
                 for item in chunk["__interrupt__"]:
                     interrupted = True
@@ -136,12 +144,10 @@ class AgentSession:
 
     async def resume_values(self, result: LinkResult) -> dict[str, Any]:
         """The resume map answering every interrupt of `result`'s thread that waits on its state."""
-        values: dict[str, Any] = {}
-        if result.thread_id:
-            for item in await self.pending(result.thread_id):
-                if item.payload.get("state") == result.state:
-                    values[item.interrupt_id] = {"state": result.state, "status": result.status}
-        return values
+        if not result.thread_id:
+            return {}
+        state = await self.graph.aget_state(self.config(result.thread_id))
+        return resume_map(state.interrupts, result.state, result.status)
 
     async def complete_and_resume(self, callback_url: str) -> AsyncIterator[Event]:
         """Complete and resume; when Auth0 cannot finish the code exchange, resume anyway (the callback

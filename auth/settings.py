@@ -78,11 +78,6 @@ class Settings(BaseSettings):
         return self.auth0_base_url + "/"
 
     @property
-    def is_sandbox(self) -> bool:
-        """True when a sandbox control API is configured (demo and test runs)."""
-        return bool(self.sandbox_control_url)
-
-    @property
     def auth0_configured(self) -> bool:
         return bool(self.auth0_domain and self.auth0_client_id)
 

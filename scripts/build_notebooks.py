@@ -80,11 +80,13 @@ print("listening on", receiver.url)"""),
     ("code", """from IPython.display import HTML, display
 
 result = await graph.ainvoke({"messages": [("user", "What's on my calendar tomorrow?")]}, thread, context=context)
+from tools.authorization import AuthorizationRequest, resume_map
+
 [pause] = result["__interrupt__"]
-request = pause.value
-print("connection:", request["connection"])
-print("scopes:", request["scopes"])
-display(HTML(f'<a href="{request["authorize_url"]}" target="_blank">Authorize {request["connection"]}</a>'))"""),
+request = AuthorizationRequest.from_json(pause.value)  # the typed interrupt value
+print("connection:", request.connection)
+print("scopes:", request.scopes)
+display(HTML(f'<a href="{request.authorize_url}" target="_blank">Authorize {request.connection}</a>'))"""),
     ("md", """## 5. Authorize and resume
 **Click the link above**, log in as `alice@example.com` / `sandbox` and press **Allow**; your browser lands on
 the receiver and this cell carries on. If nothing is clicked within `CLICK_WAIT` seconds (a headless run), the
@@ -95,15 +97,15 @@ CLICK_WAIT = float(os.environ.get("NOTEBOOK_CLICK_WAIT", "120"))
 try:
     linked = await asyncio.wait_for(answers.get(), timeout=CLICK_WAIT)
 except asyncio.TimeoutError:
-    landing = sandbox.control.authorize(request["authorize_url"], alice["user_id"], "approve")
+    landing = sandbox.control.authorize(request.authorize_url, alice["user_id"], "approve")
     async with httpx.AsyncClient() as browser:
         page = await browser.get(landing)
     linked = await answers.get()
 print("linking:", linked.status)
 
 from langgraph.types import Command
-done = await graph.ainvoke(Command(resume={pause.id: {"state": linked.state, "status": linked.status}}),
-                           thread, context=context)
+done = await graph.ainvoke(Command(resume=resume_map([pause], linked.state, linked.status)), thread,
+                           context=context)
 print(done["messages"][-1].content)"""),
     ("md", "## 6. Unlink, and the pause comes back\nThe Management API removes the Google identity (and its token set)."),
     ("code", """from auth.management import ManagementClient
@@ -113,7 +115,7 @@ print("unlinked:", await mgmt.unlink_connection(alice["user_id"], "google-oauth2
 services.vault.invalidate(user, "google-oauth2")
 again = await graph.ainvoke({"messages": [("user", "What's on my calendar tomorrow?")]},
                             {"configurable": {"thread_id": str(uuid.uuid4())}}, context=context)
-print("paused again for:", again["__interrupt__"][0].value["connection"])"""),
+print("paused again for:", AuthorizationRequest.from_json(again["__interrupt__"][0].value).connection)"""),
     ("code", """await receiver.stop(); await mgmt.aclose(); await services.aclose(); sandbox.stop()"""),
 ]
 
@@ -145,12 +147,14 @@ async for part in client.runs.stream(thread["thread_id"], "agent", stream_mode="
                                      input={"messages": [{"role": "user", "content": "What's on my calendar tomorrow?"}]}):
     if part.event == "updates" and "__interrupt__" in (part.data or {}):
         pauses += part.data["__interrupt__"]
-request = pauses[0]["value"]
-print("paused for:", request["connection"], request["scopes"])"""),
+from tools.authorization import AuthorizationRequest
+
+request = AuthorizationRequest.from_json(pauses[0]["value"])  # the typed interrupt value
+print("paused for:", request.connection, request.scopes)"""),
     ("md", "## Authorize\nA person opens `authorize_url`; the sandbox plays that part. The browser lands on the **server's** callback, which resumes the thread."),
     ("code", """import httpx
 
-callback_url = sandbox.control.authorize(request["authorize_url"], alice["user_id"], "approve")
+callback_url = sandbox.control.authorize(request.authorize_url, alice["user_id"], "approve")
 page = httpx.get(callback_url, timeout=60)
 import html, re
 shown = " — ".join(html.unescape(re.sub(r"<[^>]+>", "", part)).strip()
@@ -223,8 +227,8 @@ result.get("__interrupt__") or result["messages"][-1].content"""),
     ("code", """from langgraph.types import Command
 callback_url = input("URL the browser landed on: ")
 linked = await services.linker(services.store).complete(callback_url)
-pause = result["__interrupt__"][0]
-done = await graph.ainvoke(Command(resume={pause.id: {"state": linked.state, "status": linked.status}}),
+from tools.authorization import resume_map
+done = await graph.ainvoke(Command(resume=resume_map(result["__interrupt__"], linked.state, linked.status)),
                            thread, context=context)
 print(done["messages"][-1].content)"""),
 ]

@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
+from tools.authorization import AuthorizationAnswer
 from tools.providers import describe_scope, label
 
 from .receiver import CallbackReceiver, ReceiverError
@@ -46,7 +47,7 @@ _WAKE = object()  # what the prompt returns when an answer from the browser need
 
 def acknowledgement(item: "AuthorizationNeeded", value: dict[str, Any]) -> str:
     """One pause's answer as the user reads it: ✓ GitHub allowed · ✗ Google Calendar declined."""
-    provider = label(item.payload["connection"])
+    provider = label(item.request.connection)
     status = value.get("status")
     return {"authorized": f"✓ {provider} allowed", "declined": f"✗ {provider} declined"}.get(
         status, f"✗ {provider} not answered (link expired)")
@@ -166,7 +167,7 @@ class Chat:
     # -- a turn -----------------------------------------------------------------------------------
     async def run_turn(self, events: AsyncIterator[Any]) -> bool:
         """Render one run; returns False when the user left a pause with Ctrl-C."""
-        from agent.session_runner import AuthorizationNeeded, Final, Token, ToolStarted
+        from agent.session_runner import AuthorizationNeeded, Final, TextChunk, ToolStarted
 
         paused = False
         streamed = False
@@ -174,7 +175,7 @@ class Chat:
         status.start()
         try:
             async for event in events:
-                if isinstance(event, Token):
+                if isinstance(event, TextChunk):
                     if not streamed:
                         status.stop()
                         console.print("[bold cyan]agent ›[/bold cyan] ", end="")
@@ -207,7 +208,7 @@ class Chat:
             values.update({k: v for k, v in entry[2].items() if k in by_id})
         self._foreground = self.thread_id
         await self._ensure_receiver()
-        expires = min(parse_time(item.payload["expires_at"]) for item in pending)
+        expires = min(parse_time(item.request.expires_at) for item in pending)
         try:
             with ctrl_c_sets() as interrupted:  # from the first line on screen: no window for a stray Ctrl-C
                 for item in pending:
@@ -215,7 +216,7 @@ class Chat:
                         continue
                     self._show_request(item)
                     if self.open_browser:
-                        webbrowser.open(item.payload["authorize_url"])
+                        webbrowser.open(item.request.authorize_url)
                 with Live(countdown(expires), console=console, refresh_per_second=2, transient=True) as live:
                     while not by_id.keys() <= values.keys() and not interrupted.is_set():
                         try:
@@ -242,7 +243,7 @@ class Chat:
         if not values:
             console.print("[yellow]The authorization link expired.[/yellow] Ask again to get a new one.")
         for key, item in by_id.items():
-            values.setdefault(key, {"state": item.payload["state"], "status": "expired"})
+            values.setdefault(key, AuthorizationAnswer(item.request.state, "expired").to_json())
         marks = " · ".join(acknowledgement(by_id[key], values[key]) for key in by_id)
         colour = "green" if all(v.get("status") == "authorized" for v in values.values()) else "yellow"
         console.print(f"[{colour}]{marks} — carrying on.[/{colour}]")
@@ -250,18 +251,18 @@ class Chat:
         return await self.run_turn(self.session.resume(self.thread_id, values))
 
     def _show_request(self, item: "AuthorizationNeeded") -> None:
-        p = item.payload
-        provider = label(p["connection"])
-        access = "\n".join(f"  • {describe_scope(s)}" for s in p["scopes"])
-        why = "needs more access to" if p.get("reason") == "insufficient_scope" else "needs access to"
+        r = item.request
+        provider = label(r.connection)
+        access = "\n".join(f"  • {describe_scope(s)}" for s in r.scopes)
+        why = "needs more access to" if r.reason == "insufficient_scope" else "needs access to"
         body = Text.assemble(
-            (f"The assistant {why} your {provider} to run {p['tool']}.\n", "bold"),
+            (f"The assistant {why} your {provider} to run {r.tool}.\n", "bold"),
             f"It asks to:\n{access}\n\n", "Open the link below to authorize (it expires in 10 minutes).\n",
             ("vault-agent carries on by itself once you have answered. "
              f"Ctrl-C to leave it for later (vault-agent resume {self.thread_id}).", "dim"))
         console.print(Panel(body, title=f"Authorization needed: {provider}", border_style="yellow"))
         # The URL unwrapped on a line of its own, so terminals make it clickable and scripts can read it.
-        console.print(f"AUTHORIZE_URL {p['authorize_url']}", soft_wrap=True, markup=False, highlight=False)
+        console.print(f"AUTHORIZE_URL {r.authorize_url}", soft_wrap=True, markup=False, highlight=False)
 
     def _paused_message(self) -> None:
         """Leave the paused thread untouched (a new message there would abandon its pending tool calls):
@@ -274,9 +275,9 @@ class Chat:
     def _stale(self, item: "AuthorizationNeeded") -> bool:
         """A link nobody can use any more: expired, or minted by another tenant (an in-process sandbox that
         has stopped since)."""
-        if parse_time(item.payload["expires_at"]) <= datetime.now(timezone.utc):
+        if parse_time(item.request.expires_at) <= datetime.now(timezone.utc):
             return True
-        return urlsplit(item.payload["authorize_url"]).netloc != urlsplit(self.runtime.settings.auth0_base_url).netloc
+        return urlsplit(item.request.authorize_url).netloc != urlsplit(self.runtime.settings.auth0_base_url).netloc
 
     # -- resuming ---------------------------------------------------------------------------------
     async def known_thread(self, thread_id: str) -> bool:

@@ -13,9 +13,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rich.live import Live
+from rich.markup import escape
 
 from auth.credentials import UserCredentials
 from auth.session import SessionClient
+from tools.authorization import AuthorizationRequest
 from tools.providers import label
 
 from .chat import HELP, NO_ARGUMENT
@@ -42,7 +44,7 @@ def _last_answer(state: dict[str, Any]) -> str:
 async def _wait_until_done(client: Any, thread_id: str, pauses: list[dict[str, Any]],
                            interrupted: asyncio.Event) -> bool | None:
     """True when the server finished the thread, False when the link expired, None on Ctrl-C."""
-    expires = min(parse_time(p["value"]["expires_at"]) for p in pauses)
+    expires = min(parse_time(AuthorizationRequest.from_json(p["value"]).expires_at) for p in pauses)
     with Live(countdown(expires), console=console, refresh_per_second=2, transient=True) as live:
         while datetime.now(timezone.utc) < expires:
             if interrupted.is_set():
@@ -75,19 +77,20 @@ class RemoteChat:
                 data = part.data if isinstance(part.data, dict) else {}
                 for call in ((data.get("call_model") or {}).get("messages") or [{}])[-1].get("tool_calls") or []:
                     console.print(f"[dim]  ⋯ running {call['name']}…[/dim]")
-                pauses += data.get("__interrupt__") or []
+                pauses += [i for i in data.get("__interrupt__") or []  # ours only: a client checks the type
+                           if AuthorizationRequest.is_authorization(i.get("value"))]
         await self.after_run(pauses)
 
     async def after_run(self, pauses: list[dict[str, Any]]) -> None:
         if pauses:
             for pause in pauses:
-                value = pause["value"]
-                console.print(f"[yellow]Authorization needed: {label(value['connection'])}"
-                              f"[/yellow] — {value['message']}")
-                console.print(f"AUTHORIZE_URL {value['authorize_url']}", soft_wrap=True, markup=False,
+                request = AuthorizationRequest.from_json(pause["value"])
+                console.print(f"[yellow]Authorization needed: {label(request.connection)}"
+                              f"[/yellow] — {escape(request.message)}")
+                console.print(f"AUTHORIZE_URL {request.authorize_url}", soft_wrap=True, markup=False,
                               highlight=False)
                 if self.open_browser:
-                    webbrowser.open(value["authorize_url"])
+                    webbrowser.open(request.authorize_url)
             with ctrl_c_sets() as interrupted:
                 finished = await _wait_until_done(self.client, self.thread_id, pauses, interrupted)
             if finished is None:
@@ -146,7 +149,7 @@ class RemoteChat:
         except CliError as exc:
             console.print(str(exc))
         except Exception as exc:  # noqa: BLE001 - a failing command never ends the chat
-            console.print(f"[bold red]error:[/bold red] {explain(exc)}")
+            console.print(f"[bold red]error:[/bold red] {escape(explain(exc))}", highlight=False)
         return None
 
     async def resume(self, thread_id: str) -> None:
@@ -162,7 +165,8 @@ class RemoteChat:
                                f"(Still in {self.thread_id}.)") from None
             raise
         self.thread_id = thread_id
-        pauses = [{"id": i["id"], "value": i["value"]} for i in state.get("interrupts", [])]
+        pauses = [{"id": i["id"], "value": i["value"]} for i in state.get("interrupts", [])
+                  if AuthorizationRequest.is_authorization(i.get("value"))]
         if not pauses:
             console.print(f"[dim]Now in conversation {thread_id}; nothing is waiting there.[/dim]")
             return
@@ -202,4 +206,4 @@ async def run_remote(runtime: Runtime, user: UserCredentials, url: str, *, open_
         except Exception as exc:  # noqa: BLE001 - one line, the chat goes on
             from .runtime import explain
 
-            console.print(f"[bold red]error:[/bold red] {explain(exc)}")
+            console.print(f"[bold red]error:[/bold red] {escape(explain(exc))}", highlight=False)
