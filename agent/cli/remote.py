@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import webbrowser
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from rich.live import Live
@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from auth.credentials import UserCredentials
 from auth.session import SessionClient
-from tools.authorization import AuthorizationRequest
+from tools.authorization import REISSUE, AuthorizationAnswer, AuthorizationRequest
 from tools.providers import label
 
 from .chat import HELP, NO_ARGUMENT
@@ -103,7 +103,7 @@ class RemoteChat:
             if not finished:
                 console.print("[yellow]The authorization link expired.[/yellow] Ask again.")
                 return
-            console.print("[green]✓ Authorized — the server carried on.[/green]")
+            console.print("[green]✓ Answered — the server carried on.[/green]")  # Allow or Deny: the answer says
         answer = _last_answer(await self.client.threads.get_state(self.thread_id))
         console.print("[bold cyan]agent ›[/bold cyan] ", end="")
         console.print(answer, markup=False, highlight=False)
@@ -170,6 +170,16 @@ class RemoteChat:
         if not pauses:
             console.print(f"[dim]Now in conversation {thread_id}; nothing is waiting there.[/dim]")
             return
+        soon = datetime.now(timezone.utc) + timedelta(seconds=30)
+        dead = {p["id"]: AuthorizationAnswer(AuthorizationRequest.from_json(p["value"]).state, REISSUE).to_json()
+                for p in pauses if parse_time(AuthorizationRequest.from_json(p["value"]).expires_at) <= soon}
+        if dead:  # never offer a dead link: the tool tries its token again, else pauses with a fresh one
+            console.print("[dim]The earlier authorization link has expired: getting a fresh one.[/dim]")
+            with console.status("[dim]Thinking…[/dim]"):
+                await self.client.runs.wait(thread_id, "agent", command={"resume": dead})
+            state = await self.client.threads.get_state(thread_id)
+            pauses = [{"id": i["id"], "value": i["value"]} for i in state.get("interrupts", [])
+                      if AuthorizationRequest.is_authorization(i.get("value"))]
         await self.after_run(pauses)
 
 
