@@ -145,3 +145,28 @@ async def test_two_pauses_answered_back_to_back_both_resume(langgraph_server, co
         await asyncio.sleep(0.2)
     answer = state["values"]["messages"][-1]["content"]
     assert not state["interrupts"] and "Team standup" in answer and "vault-agent-demo" in answer
+
+
+async def test_reissue_gives_a_fresh_link_and_a_foreign_answer_never_authorizes(langgraph_server, control, user):
+    """A client holding a dead link resumes with "reissue" and gets a live one; an answer carrying another
+    request's state is treated the same way — it can never authorize this pause."""
+    client, _ = client_for(langgraph_server, control, user)
+    thread = await client.threads.create()
+    first = await pause(client, thread["thread_id"])
+    [interrupt] = (await client.threads.get_state(thread["thread_id"]))["interrupts"]
+
+    await client.runs.wait(thread["thread_id"], "agent",
+                           command={"resume": {interrupt["id"]: {"state": first["state"], "status": "reissue"}}})
+    [again] = (await client.threads.get_state(thread["thread_id"]))["interrupts"]
+    assert again["value"]["state"] != first["state"] and again["value"]["authorize_url"]
+
+    forged = {"state": "not-this-request", "status": "authorized"}
+    await client.runs.wait(thread["thread_id"], "agent", command={"resume": {again["id"]: forged}})
+    [third] = (await client.threads.get_state(thread["thread_id"]))["interrupts"]
+    assert third["value"]["state"] not in (first["state"], again["value"]["state"])
+    assert not any(t["connection"] == "google-oauth2" for t in control.tokensets(user["user_id"]))
+
+    # The live link still works end to end.
+    assert httpx.get(control.authorize(third["value"]["authorize_url"], user["user_id"]), timeout=60).status_code == 200
+    assert (await wait_idle(client, thread["thread_id"]))["status"] == "idle"
+    assert "Team standup" in (await messages(client, thread["thread_id"]))[-1]["content"]
