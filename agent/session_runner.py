@@ -8,11 +8,12 @@ from the callback URL, find the paused thread and interrupt it belongs to, and r
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+from langchain_core.tools import BaseTool
 from langgraph.types import Command
 
 from auth.credentials import UserCredentials
@@ -21,19 +22,11 @@ from tools.authorization import REISSUE, AuthorizationRequest, resume_map
 from tools.context import Context
 from tools.services import Services
 
-from .graph import build_graph
+from .graph import TOOLS, build_graph
 from .persistence import Persistence
 
 THREADS_NAMESPACE = "vault_agent_threads"
 ALREADY_RESUMED = "This conversation was already resumed elsewhere; nothing was run twice."
-TOOL_STATUS = {
-    "list_calendar_events": "Reading your Google Calendar…",
-    "check_availability": "Checking your availability…",
-    "create_calendar_event": "Creating a calendar event…",
-    "list_github_repositories": "Listing your GitHub repositories…",
-    "list_github_issues": "Reading GitHub issues…",
-    "create_github_issue": "Opening a GitHub issue…",
-}
 
 
 @dataclass(frozen=True)
@@ -71,11 +64,14 @@ Event = TextChunk | ToolStarted | AuthorizationNeeded | Final
 
 class AgentSession:
     def __init__(self, services: Services, persistence: Persistence, user: UserCredentials,
-                 timezone: str = "UTC") -> None:
+                 timezone: str = "UTC", tools: Sequence[BaseTool] | None = None) -> None:
         self.services = services
         self.persistence = persistence
         self.user = user
-        self.graph = build_graph(checkpointer=persistence.checkpointer, store=persistence.store)
+        tools = list(tools) if tools is not None else TOOLS
+        self.graph = build_graph(checkpointer=persistence.checkpointer, store=persistence.store, tools=tools)
+        # The line shown while a tool runs: what the tool declared (`protected_tool(status=...)`).
+        self.tool_status = {t.name: (t.metadata or {}).get("status") or f"Running {t.name}…" for t in tools}
         self.context = Context(user=user, timezone=timezone, services=services)
 
     @property
@@ -120,7 +116,7 @@ class AgentSession:
             elif "call_model" in chunk:
                 for message in chunk["call_model"].get("messages", []):
                     for call in getattr(message, "tool_calls", None) or []:
-                        yield ToolStarted(call["name"], TOOL_STATUS.get(call["name"], f"Running {call['name']}…"))
+                        yield ToolStarted(call["name"], self.tool_status.get(call["name"], f"Running {call['name']}…"))
         if interrupted:
             await self._remember(thread_id, status="waiting for authorization")
             return

@@ -15,20 +15,16 @@ import time
 from typing import Annotated, Any
 
 import httpx
-from langchain_core.tools import InjectedToolCallId, tool
-from langgraph.config import get_config
 from langgraph.runtime import get_runtime
 from pydantic import Field
 
 from auth.token_vault import ProviderToken
 
 from .context import current_context
+from .protect import ToolCall, protected_tool
 from .provider_errors import ProviderError, ProviderInsufficientScope, ProviderUnauthorized, ProviderUnreachable
 from .providers import GITHUB
-from .vault import call_with_token
 
-READ_SCOPES = GITHUB.scopes("read")
-WRITE_SCOPES = GITHUB.scopes("write")
 MAX_ITEMS = 30
 # GitHub's rules: an owner is 1–39 alphanumerics or single inner hyphens; a repository name is 1–100 of
 # letters, digits, ".", "-", "_" — and never "." or "..", which would walk the URL path.
@@ -93,71 +89,53 @@ async def _full_name(token: ProviderToken, repo: str) -> str:
     return f"{login}/{repo}"
 
 
-@tool
-async def list_github_repositories(
-    tool_call_id: Annotated[str, InjectedToolCallId] = "",
-) -> str:
+def _check_repo_argument(repo: str, **_: Any) -> str | None:
+    return _check_repo(repo)
+
+
+@protected_tool(GITHUB, capability="read", status="Listing your GitHub repositories…")
+async def list_github_repositories(token: ProviderToken) -> str:
     """List the user's GitHub repositories (name, visibility, open issues)."""
-
-    async def call(token: ProviderToken) -> str:
-        response = await _request(token, "GET", "/user/repos",
-                                  params={"per_page": MAX_ITEMS, "sort": "full_name"})
-        repos = _json(response)
-        if not repos:
-            return "No repositories."
-        lines = [f"- {r['full_name']} ({'private' if r.get('private') else 'public'}, "
-                 f"{r.get('open_issues_count', 0)} open issues){': ' + r['description'] if r.get('description') else ''}"
-                 for r in repos]
-        more = "\n(more repositories not shown)" if 'rel="next"' in response.headers.get("link", "") else ""
-        return "Repositories:\n" + "\n".join(lines) + more
-
-    return await call_with_token("list_github_repositories", tool_call_id, GITHUB, READ_SCOPES, call)
+    response = await _request(token, "GET", "/user/repos", params={"per_page": MAX_ITEMS, "sort": "full_name"})
+    repos = _json(response)
+    if not repos:
+        return "No repositories."
+    lines = [f"- {r['full_name']} ({'private' if r.get('private') else 'public'}, "
+             f"{r.get('open_issues_count', 0)} open issues){': ' + r['description'] if r.get('description') else ''}"
+             for r in repos]
+    more = "\n(more repositories not shown)" if 'rel="next"' in response.headers.get("link", "") else ""
+    return "Repositories:\n" + "\n".join(lines) + more
 
 
-@tool
+@protected_tool(GITHUB, capability="read", status="Reading GitHub issues…", check=_check_repo_argument)
 async def list_github_issues(
+    token: ProviderToken,
     repo: Annotated[str, Field(description=REPO_HELP + ", e.g. alice-gh/vault-agent-demo")],
     state: Annotated[str, Field(description="open, closed or all", pattern="^(open|closed|all)$")] = "open",
-    tool_call_id: Annotated[str, InjectedToolCallId] = "",
 ) -> str:
     """List issues of a GitHub repository (pull requests are left out)."""
-    if problem := _check_repo(repo):
-        return problem
-
-    async def call(token: ProviderToken) -> str:
-        repo_ = await _full_name(token, repo)
-        response = await _request(token, "GET", f"/repos/{repo_}/issues",
-                                  params={"state": state, "per_page": MAX_ITEMS})
-        issues = [i for i in _json(response) if "pull_request" not in i]
-        if not issues:
-            return f"No {state} issues in {repo_}."
-        return f"{state.capitalize()} issues in {repo_}:\n" + "\n".join(
-            f"- #{i['number']} {i['title']}" for i in issues)
-
-    return await call_with_token("list_github_issues", tool_call_id, GITHUB, READ_SCOPES, call)
+    repo_ = await _full_name(token, repo)
+    response = await _request(token, "GET", f"/repos/{repo_}/issues", params={"state": state, "per_page": MAX_ITEMS})
+    issues = [i for i in _json(response) if "pull_request" not in i]
+    if not issues:
+        return f"No {state} issues in {repo_}."
+    return f"{state.capitalize()} issues in {repo_}:\n" + "\n".join(f"- #{i['number']} {i['title']}" for i in issues)
 
 
-@tool
+@protected_tool(GITHUB, capability="write", status="Opening a GitHub issue…", check=_check_repo_argument)
 async def create_github_issue(
+    token: ProviderToken,
     repo: Annotated[str, Field(description=REPO_HELP)],
     title: Annotated[str, Field(description="Issue title", min_length=1, max_length=256)],
+    call: ToolCall,
     body: Annotated[str, Field(description="Issue description (Markdown)", max_length=20000)] = "",
-    tool_call_id: Annotated[str, InjectedToolCallId] = "",
 ) -> str:
     """Open a new issue in a GitHub repository. Only when the user asked for it."""
-    if problem := _check_repo(repo):
-        return problem
-    repo = repo.strip()
-    thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))
-    key = intent_key(thread_id, tool_call_id)
+    key = intent_key(call.thread_id, call.tool_call_id)
     marked_body = (body + "\n\n" if body else "") + marker(key)
-
-    async def call(token: ProviderToken) -> str:
-        repo_ = await _full_name(token, repo)
-        issue = await create_issue_once(token, repo_, key, {"title": title, "body": marked_body})
-        return f"Created issue #{issue['number']} in {repo_}: {issue['title']}\nLink: {issue.get('html_url', '')}"
-
-    return await call_with_token("create_github_issue", tool_call_id, GITHUB, WRITE_SCOPES, call)
+    repo_ = await _full_name(token, repo.strip())
+    issue = await create_issue_once(token, repo_, key, {"title": title, "body": marked_body})
+    return f"Created issue #{issue['number']} in {repo_}: {issue['title']}\nLink: {issue.get('html_url', '')}"
 
 
 def intent_key(thread_id: str, tool_call_id: str) -> str:

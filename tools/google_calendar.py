@@ -24,13 +24,12 @@ import httplib2
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
-from langchain_core.tools import InjectedToolCallId, tool
-from langgraph.config import get_config
 from pydantic import Field
 
 from auth.token_vault import ProviderToken
 
 from .context import current_context
+from .protect import ToolCall, protected_tool
 from .provider_errors import (
     ProviderConflict,
     ProviderError,
@@ -39,12 +38,8 @@ from .provider_errors import (
     ProviderUnreachable,
 )
 from .providers import GOOGLE
-from .vault import call_with_token
 from .zones import check_year, resolve_zone
 
-READ_SCOPES = GOOGLE.scopes("read")
-WRITE_SCOPES = GOOGLE.scopes("write")
-FREEBUSY_SCOPES = GOOGLE.scopes("freebusy")
 MAX_EVENTS = 25
 
 
@@ -146,89 +141,84 @@ def _date_error(exc: ValueError) -> str:
     return "Error: start and end must be ISO dates or date-times (e.g. 2026-11-25 or 2026-11-25T10:00:00+00:00)."
 
 
-@tool
+def _check_window(start: str, end: str | None = None) -> str | None:
+    window = _window(start, end, _zone()[0])
+    return window if isinstance(window, str) else None
+
+
+def _check_event(start: str, end: str, **_: Any) -> str | None:
+    zone = _zone()[0]
+    try:
+        return _range_error(_when(start, zone), _when(end, zone))
+    except ValueError as exc:
+        return _date_error(exc)
+
+
+def _zone_note() -> str | None:
+    return _zone()[1]
+
+
+@protected_tool(GOOGLE, capability="read", status="Reading your Google Calendar…", check=_check_window,
+                note=_zone_note)
 async def list_calendar_events(
+    token: ProviderToken,
     start: Annotated[str, Field(description="Start of the range: ISO date (2026-11-25) or date-time with offset")],
     end: Annotated[str | None, Field(description="End of the range (exclusive); defaults to the end of the start day")] = None,
-    tool_call_id: Annotated[str, InjectedToolCallId] = "",
 ) -> str:
     """List the user's Google Calendar events in a time range (e.g. today, tomorrow, this week).
     Use it for questions like "what's on my calendar tomorrow?"."""
-    zone, note = _zone()
-    window = _window(start, end, zone)
-    if isinstance(window, str):
-        return _noted(note, window)
-    t0, t1 = window
-
-    async def call(token: ProviderToken) -> str:
-        data = await _execute(token, lambda svc: svc.events().list(
-            calendarId="primary", timeMin=t0.isoformat(), timeMax=t1.isoformat(), singleEvents=True,
-            orderBy="startTime", maxResults=MAX_EVENTS, timeZone=str(zone)))
-        items = data.get("items", [])
-        header = f"Events from {t0:%a %d %b %Y %H:%M} to {t1:%a %d %b %Y %H:%M} ({zone}):"
-        if not items:
-            return header + "\n(no events)"
-        more = "\n(more events not shown)" if data.get("nextPageToken") else ""
-        return header + "\n" + "\n".join(_format_event(e, zone) for e in items) + more
-
-    return _noted(note, await call_with_token("list_calendar_events", tool_call_id, GOOGLE, READ_SCOPES, call))
+    zone = _zone()[0]
+    t0, t1 = _window(start, end, zone)  # checked before the token was fetched
+    data = await _execute(token, lambda svc: svc.events().list(
+        calendarId="primary", timeMin=t0.isoformat(), timeMax=t1.isoformat(), singleEvents=True,
+        orderBy="startTime", maxResults=MAX_EVENTS, timeZone=str(zone)))
+    items = data.get("items", [])
+    header = f"Events from {t0:%a %d %b %Y %H:%M} to {t1:%a %d %b %Y %H:%M} ({zone}):"
+    if not items:
+        return header + "\n(no events)"
+    more = "\n(more events not shown)" if data.get("nextPageToken") else ""
+    return header + "\n" + "\n".join(_format_event(e, zone) for e in items) + more
 
 
-@tool
+@protected_tool(GOOGLE, capability="freebusy", status="Checking your availability…", check=_check_window,
+                note=_zone_note)
 async def check_availability(
+    token: ProviderToken,
     start: Annotated[str, Field(description="Start of the window: ISO date or date-time with offset")],
     end: Annotated[str | None, Field(description="End of the window; defaults to the end of the start day")] = None,
-    tool_call_id: Annotated[str, InjectedToolCallId] = "",
 ) -> str:
     """Tell when the user is busy or free in a time window (Google Calendar free/busy). Use it for
     "am I free tomorrow afternoon?" — it returns busy intervals only, no event details."""
-    zone, note = _zone()
-    window = _window(start, end, zone)
-    if isinstance(window, str):
-        return _noted(note, window)
-    t0, t1 = window
-
-    async def call(token: ProviderToken) -> str:
-        data = await _execute(token, lambda svc: svc.freebusy().query(body={
-            "timeMin": t0.isoformat(), "timeMax": t1.isoformat(), "timeZone": str(zone),
-            "items": [{"id": "primary"}]}))
-        busy = data.get("calendars", {}).get("primary", {}).get("busy", [])
-        if not busy:
-            return f"Free the whole time from {t0:%a %d %b %H:%M} to {t1:%a %d %b %H:%M} ({zone})."
-        lines = [f"- busy {datetime.fromisoformat(b['start'].replace('Z', '+00:00')).astimezone(zone):%a %H:%M}"
-                 f"–{datetime.fromisoformat(b['end'].replace('Z', '+00:00')).astimezone(zone):%H:%M}" for b in busy]
-        return f"Busy intervals between {t0:%a %d %b %H:%M} and {t1:%a %d %b %H:%M} ({zone}):\n" + "\n".join(lines)
-
-    return _noted(note, await call_with_token("check_availability", tool_call_id, GOOGLE, FREEBUSY_SCOPES, call))
+    zone = _zone()[0]
+    t0, t1 = _window(start, end, zone)  # checked before the token was fetched
+    data = await _execute(token, lambda svc: svc.freebusy().query(body={
+        "timeMin": t0.isoformat(), "timeMax": t1.isoformat(), "timeZone": str(zone),
+        "items": [{"id": "primary"}]}))
+    busy = data.get("calendars", {}).get("primary", {}).get("busy", [])
+    if not busy:
+        return f"Free the whole time from {t0:%a %d %b %H:%M} to {t1:%a %d %b %H:%M} ({zone})."
+    lines = [f"- busy {datetime.fromisoformat(b['start'].replace('Z', '+00:00')).astimezone(zone):%a %H:%M}"
+             f"–{datetime.fromisoformat(b['end'].replace('Z', '+00:00')).astimezone(zone):%H:%M}" for b in busy]
+    return f"Busy intervals between {t0:%a %d %b %H:%M} and {t1:%a %d %b %H:%M} ({zone}):\n" + "\n".join(lines)
 
 
-@tool
+@protected_tool(GOOGLE, capability="write", status="Creating a calendar event…", check=_check_event,
+                note=_zone_note)
 async def create_calendar_event(
+    token: ProviderToken,
     summary: Annotated[str, Field(description="Title of the event", min_length=1, max_length=300)],
     start: Annotated[str, Field(description="Start: ISO date-time with offset, e.g. 2026-11-25T10:00:00+00:00")],
     end: Annotated[str, Field(description="End: ISO date-time with offset")],
+    call: ToolCall,
     description: Annotated[str, Field(description="Optional notes", max_length=4000)] = "",
-    tool_call_id: Annotated[str, InjectedToolCallId] = "",
 ) -> str:
     """Create an event in the user's primary Google Calendar. Only when the user asked for it."""
-    zone, note = _zone()
-    try:
-        t0, t1 = _when(start, zone), _when(end, zone)
-    except ValueError as exc:
-        return _noted(note, _date_error(exc))
-    if problem := _range_error(t0, t1):
-        return _noted(note, problem)
-    thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))
-    event_id = event_id_for(thread_id, tool_call_id)
-    body = {"id": event_id, "summary": summary, "description": description,
-            "start": {"dateTime": t0.isoformat(), "timeZone": str(zone)},
-            "end": {"dateTime": t1.isoformat(), "timeZone": str(zone)}}
-
-    async def call(token: ProviderToken) -> str:
-        event = await insert_once(token, body)
-        return "Created event:\n" + _format_event(event, zone) + f"\nLink: {event.get('htmlLink', '')}"
-
-    return _noted(note, await call_with_token("create_calendar_event", tool_call_id, GOOGLE, WRITE_SCOPES, call))
+    zone = _zone()[0]
+    body = {"id": event_id_for(call.thread_id, call.tool_call_id), "summary": summary, "description": description,
+            "start": {"dateTime": _when(start, zone).isoformat(), "timeZone": str(zone)},
+            "end": {"dateTime": _when(end, zone).isoformat(), "timeZone": str(zone)}}
+    event = await insert_once(token, body)
+    return "Created event:\n" + _format_event(event, zone) + f"\nLink: {event.get('htmlLink', '')}"
 
 
 async def insert_once(token: ProviderToken, body: dict[str, Any]) -> dict[str, Any]:

@@ -20,18 +20,32 @@ dropped and the call retried once, then the user is asked again), `ProviderInsuf
 `ProviderError` (a sentence for the model); anything else becomes a sentence too, never a crashed run.
 
 `check` validates the arguments *before* any token is fetched or any pause is made: it gets the tool's
-arguments and returns an error sentence for the model, or None.
+arguments and returns an error sentence for the model, or None. `note` (no arguments) may return a line
+put before whatever the tool answers, result or error sentence (e.g. "your time zone is unknown, UTC
+is used").
+
+A write must happen once across replays, retries and crashes. A function that declares a parameter
+annotated `ToolCall` (hidden from the model, like the token) receives the thread id and tool call id,
+which are the same on every replay of the call, and can derive an idempotency key from them:
+
+    @protected_tool(ACME, capability="write")
+    async def add_contact(token: ProviderToken, name: str, call: ToolCall) -> str:
+        key = call.key()   # the same on every replay of this call
+        ...
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from langchain_core.tools import BaseTool, InjectedToolCallId, tool
+from langgraph.config import get_config
 
 from auth.token_vault import ProviderToken
 
@@ -41,9 +55,26 @@ from .vault import call_with_token
 ToolFunction = Callable[..., Awaitable[str]]
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """Which call of which thread is running: both ids are the same on every replay and retry of the call."""
+
+    thread_id: str
+    tool_call_id: str
+
+    def key(self, length: int = 32) -> str:
+        """A hex idempotency key for this call (a SHA-256 prefix of the two ids)."""
+        return hashlib.sha256(f"vault-agent:{self.thread_id}:{self.tool_call_id}".encode()).hexdigest()[:length]
+
+
+def current_call(tool_call_id: str) -> ToolCall:
+    return ToolCall(str(get_config().get("configurable", {}).get("thread_id", "")), tool_call_id)
+
+
 def protected_tool(provider: Provider, *, capability: str = "read", scopes: Sequence[str] | None = None,
                    name: str | None = None, status: str | None = None,
-                   check: Callable[..., str | None] | None = None) -> Callable[[ToolFunction], BaseTool]:
+                   check: Callable[..., str | None] | None = None,
+                   note: Callable[[], str | None] | None = None) -> Callable[[ToolFunction], BaseTool]:
     """Turn `async def f(token: ProviderToken, **args) -> str` into a LangChain tool behind Token Vault.
 
     `scopes` overrides the provider's scopes for `capability`; `status` is the line a client may show
@@ -58,20 +89,23 @@ def protected_tool(provider: Provider, *, capability: str = "read", scopes: Sequ
             raise TypeError(f"{fn.__name__} must take the provider token as its first parameter")
         hints = typing.get_type_hints(fn, include_extras=True)
         tool_name = name or fn.__name__
+        call_parameter = next((p.name for p in parameters[1:] if hints.get(p.name) is ToolCall), None)
 
         @functools.wraps(fn)
         async def run(*, tool_call_id: str = "", **arguments: Any) -> str:
-            if check is not None:
-                problem = check(**arguments)
-                if problem:
-                    return problem
-            return await call_with_token(tool_name, tool_call_id, provider, needed,
-                                         lambda token: fn(token, **arguments))
+            line = note() if note is not None else None
+            answer = check(**arguments) if check is not None else None
+            if not answer:
+                if call_parameter:
+                    arguments[call_parameter] = current_call(tool_call_id)
+                answer = await call_with_token(tool_name, tool_call_id, provider, needed,
+                                               lambda token: fn(token, **arguments))
+            return f"{line}\n{answer}" if line else answer
 
         # What the model sees: the function's parameters without the token, plus the call id LangChain
         # injects (the wrapper keys its linking requests by it, so a replayed pause reuses its link).
         shown = [p.replace(annotation=hints.get(p.name, p.annotation), kind=inspect.Parameter.KEYWORD_ONLY)
-                 for p in parameters[1:]]
+                 for p in parameters[1:] if p.name != call_parameter]
         call_id = inspect.Parameter("tool_call_id", inspect.Parameter.KEYWORD_ONLY, default="",
                                     annotation=Annotated[str, InjectedToolCallId])
         del run.__wrapped__  # LangChain must read the signature below, not the original's
@@ -86,4 +120,4 @@ def protected_tool(provider: Provider, *, capability: str = "read", scopes: Sequ
     return decorate
 
 
-__all__ = ["ProviderToken", "protected_tool"]
+__all__ = ["ProviderToken", "ToolCall", "protected_tool"]
