@@ -30,6 +30,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from langgraph.store.base import BaseStore
 
 from .credentials import UserCredentials
+from .error_body import error_field
 from .errors import LinkingError, Misconfigured, SessionExpired, TransientError
 from .oidc import InvalidToken, OIDCProvider
 from .settings import LinkMode, Settings
@@ -163,7 +164,7 @@ class AccountLinker:
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientError(f"the My Account API answered {response.status_code}.")
         if response.status_code != 201:
-            detail = response.json().get("detail", "") if "json" in response.headers.get("content-type", "") else ""
+            detail = error_field(response, "detail")
             raise LinkingError("exchange_failed", f"My Account API answered {response.status_code}: {detail}".strip())
         return response.json()
 

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .error_body import error_field
 from .errors import AuthError, Misconfigured, TransientError
 from .settings import Settings
 
@@ -56,7 +57,7 @@ class ManagementClient:
         except httpx.TransportError as exc:
             raise TransientError("The Management API could not be reached.") from exc
         if response.status_code >= 400:
-            message = response.json().get("message", "") if "json" in response.headers.get("content-type", "") else ""
+            message = error_field(response, "message")
             raise ManagementError(f"Management API {response.status_code}: {message}".strip())
         return response.json() if response.content else None
 

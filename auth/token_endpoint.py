@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from .error_body import error_field
 from .errors import Misconfigured, SessionExpired, TransientError
 from .settings import Settings
 
@@ -46,12 +47,4 @@ async def token_request(http: httpx.AsyncClient, settings: Settings, form: dict[
 def _oauth_error(response: httpx.Response) -> tuple[str, str]:
     """The `error` and `error_description` of an OAuth error body, or empty strings (an HTML page from
     a proxy or WAF has neither)."""
-    if "json" not in response.headers.get("content-type", ""):
-        return "", ""
-    try:
-        body = response.json()
-    except ValueError:
-        return "", ""
-    if not isinstance(body, dict):
-        return "", ""
-    return str(body.get("error", "")), str(body.get("error_description", ""))[:200]
+    return error_field(response, "error"), error_field(response, "error_description")

@@ -24,6 +24,7 @@ from urllib.parse import quote_plus, urlencode, urlsplit
 import httpx
 
 from .credentials import UserCredentials
+from .error_body import error_field
 from .errors import AuthorizationRequired, Misconfigured, SessionExpired, TransientError
 from .http1 import HTTPError, OriginClient
 from .settings import Settings
@@ -203,12 +204,8 @@ class TokenVault:
         return token
 
     def _classify(self, connection: str, scopes: Sequence[str], response: Any) -> Exception:
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        error = str(body.get("error", ""))
-        description = str(body.get("error_description", ""))
+        error = error_field(response, "error", limit=1000)
+        description = error_field(response, "error_description", limit=1000)
         lowered = description.lower()
         if error in NOT_LINKED_ERRORS or (response.status_code == 401 and (
                 "token set" in lowered or "tokenset" in lowered or "refresh token not found" in lowered)):

@@ -18,6 +18,7 @@ import httpx
 from langgraph.runtime import get_runtime
 from pydantic import Field
 
+from auth.error_body import error_field
 from auth.token_vault import ProviderToken
 
 from .context import current_context
@@ -44,22 +45,27 @@ async def _request(token: ProviderToken, method: str, path: str, **kwargs: Any) 
         response = await services.http.request(method, url, headers=headers, **kwargs)
     except httpx.TransportError as exc:
         raise ProviderUnreachable(f"GitHub could not be reached ({type(exc).__name__})") from exc
-    if response.status_code == 401:
-        raise ProviderUnauthorized("GitHub rejected the access token")
-    if response.status_code == 403 and response.headers.get("x-accepted-oauth-scopes"):
+    if (error := github_error(response)) is not None:
+        raise error
+    return response
+
+
+def github_error(response: httpx.Response) -> ProviderError | None:
+    """A GitHub answer in our terms (None when it succeeded) — the one place GitHub's status codes,
+    scope headers and error bodies are mapped."""
+    status = response.status_code
+    if status < 400:
+        return None
+    if status == 401:
+        return ProviderUnauthorized("GitHub rejected the access token")
+    if status == 403 and response.headers.get("x-accepted-oauth-scopes"):
         granted = {s.strip() for s in response.headers.get("x-oauth-scopes", "").split(",")}
         accepted = {s.strip() for s in response.headers["x-accepted-oauth-scopes"].split(",")}
         if not granted & accepted:
-            raise ProviderInsufficientScope("more GitHub access is needed")
-    if response.status_code == 404:
-        raise ProviderError("not found (or not visible to this account)")
-    if response.status_code >= 400:
-        try:
-            message = response.json().get("message", "") if "json" in response.headers.get("content-type", "") else ""
-        except (ValueError, AttributeError):
-            message = ""
-        raise ProviderError(f"GitHub answered {response.status_code}: {message}".strip())
-    return response
+            return ProviderInsufficientScope("more GitHub access is needed")
+    if status == 404:
+        return ProviderError("not found (or not visible to this account)")
+    return ProviderError(f"GitHub answered {status}: {error_field(response, 'message')}".strip())
 
 
 def _json(response: httpx.Response) -> Any:

@@ -60,20 +60,26 @@ async def _execute(token: ProviderToken, make_request: Any, *, num_retries: int 
 
     try:
         return await asyncio.to_thread(run)
-    except google.auth.exceptions.RefreshError as exc:  # how a bare-token 401 surfaces (docs/protocols.md §6)
-        raise ProviderUnauthorized("Google rejected the access token") from exc
-    except HttpError as exc:
-        if exc.status_code == 401:
-            raise ProviderUnauthorized("Google rejected the access token") from exc
-        if exc.status_code == 403 and "insufficientPermissions" in str(exc.content):
-            raise ProviderInsufficientScope("more Calendar access is needed") from exc
-        if exc.status_code == 409:
-            raise ProviderConflict("the event already exists") from exc
-        raise ProviderError(f"Google Calendar answered {exc.status_code}: {exc.reason}") from exc
     except Exception as exc:
-        # No complete answer: a timeout, a refused or dropped connection, a truncated body
-        # (http.client.IncompleteRead), invalid JSON from a cut-off answer, an httplib2 error.
-        raise ProviderUnreachable(f"Google Calendar could not be reached ({type(exc).__name__})") from exc
+        raise google_error(exc) from exc
+
+
+def google_error(exc: Exception) -> ProviderError:
+    """What google-api-python-client (and google-auth, httplib2 under it) raised, in our terms — the one
+    place Google's failures are mapped, as httpx maps httpcore's."""
+    if isinstance(exc, google.auth.exceptions.RefreshError):  # how a bare-token 401 surfaces (docs/protocols.md §6)
+        return ProviderUnauthorized("Google rejected the access token")
+    if isinstance(exc, HttpError):
+        if exc.status_code == 401:
+            return ProviderUnauthorized("Google rejected the access token")
+        if exc.status_code == 403 and "insufficientPermissions" in str(exc.content):
+            return ProviderInsufficientScope("more Calendar access is needed")
+        if exc.status_code == 409:
+            return ProviderConflict("the event already exists")
+        return ProviderError(f"Google Calendar answered {exc.status_code}: {exc.reason}")
+    # No complete answer: a timeout, a refused or dropped connection, a truncated body
+    # (http.client.IncompleteRead), invalid JSON from a cut-off answer, an httplib2 error.
+    return ProviderUnreachable(f"Google Calendar could not be reached ({type(exc).__name__})")
 
 
 def _zone() -> tuple[ZoneInfo, str | None]:

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from html import escape
 from urllib.parse import urlsplit
 
+from auth.error_body import error_field
+
 RELEASE_PATH = "/vault-agent/release"
 PAGE = ("<!doctype html><html><head><meta charset='utf-8'><title>vault-agent</title></head>"
         "<body style='font-family:system-ui;max-width:30rem;margin:4rem auto'><h1>{title}</h1><p>{body}</p>"
@@ -92,7 +94,7 @@ class CallbackReceiver:
         except httpx.HTTPError:
             raise in_use from None
         if answer.status_code == 409:
-            raise ReceiverError(answer.json().get("reason") or "Another vault-agent is waiting for an "
+            raise ReceiverError(error_field(answer, "reason") or "Another vault-agent is waiting for an "
                                 "authorization right now: answer it there, or Ctrl-C it, then try again.")
         if answer.status_code != 200:
             raise in_use
