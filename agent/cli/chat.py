@@ -27,7 +27,7 @@ from tools.authorization import AuthorizationAnswer
 from tools.providers import describe_scope, label
 
 from .receiver import CallbackReceiver, ReceiverError
-from .runtime import CliError, Runtime, console
+from .runtime import CliError, CliRuntime, console
 from .terminal import countdown, ctrl_c_sets, parse_time
 
 if TYPE_CHECKING:  # imported lazily at run time: they pull in LangGraph, which the prompt must not wait for
@@ -60,7 +60,7 @@ class Chat:
     """The chat loop. `session` may be given later: `start_loading()` builds it in the background so the
     prompt shows while LangGraph and the clients are still being imported."""
 
-    def __init__(self, runtime: Runtime, session: "AgentSession | None" = None, *, open_browser: bool = True) -> None:
+    def __init__(self, runtime: CliRuntime, session: "AgentSession | None" = None, *, open_browser: bool = True) -> None:
         self.runtime = runtime
         self.session: AgentSession | None = session
         self._loading: asyncio.Task | None = None

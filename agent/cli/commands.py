@@ -17,10 +17,10 @@ from auth.session import SessionClient, SessionStore, sandbox_session
 from tools.providers import find, label
 
 from .receiver import CallbackReceiver
-from .runtime import CliError, Runtime, console
+from .runtime import CliError, CliRuntime, console
 
 
-async def _wait_for_callback(runtime: Runtime, url: str, open_browser: bool, label: str) -> str:
+async def _wait_for_callback(runtime: CliRuntime, url: str, open_browser: bool, label: str) -> str:
     """Serve the loopback callback, show (and open) `url`, return the callback URL the browser hit."""
     got: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
@@ -42,7 +42,7 @@ async def _wait_for_callback(runtime: Runtime, url: str, open_browser: bool, lab
         await receiver.stop()
 
 
-async def login(runtime: Runtime, open_browser: bool) -> None:
+async def login(runtime: CliRuntime, open_browser: bool) -> None:
     settings = runtime.settings
     if settings.sandbox_control_url and runtime.sandbox is None and not open_browser:
         creds = await sandbox_session(settings)
@@ -61,7 +61,7 @@ async def login(runtime: Runtime, open_browser: bool) -> None:
     await suggest_links(runtime, creds)
 
 
-async def suggest_links(runtime: Runtime, creds: UserCredentials, *, ask: bool = True) -> None:
+async def suggest_links(runtime: CliRuntime, creds: UserCredentials, *, ask: bool = True) -> None:
     """Suggested account linking: other users with the same verified email, offered one by one."""
     from auth.errors import AuthError
 
@@ -83,7 +83,7 @@ async def suggest_links(runtime: Runtime, creds: UserCredentials, *, ask: bool =
         await mgmt.aclose()
 
 
-async def logout(runtime: Runtime) -> None:
+async def logout(runtime: CliRuntime) -> None:
     store = SessionStore(runtime.settings)
     creds = store.load()
     if creds is None:
@@ -98,7 +98,7 @@ async def logout(runtime: Runtime) -> None:
     console.print("Logged out.")
 
 
-async def whoami(runtime: Runtime, creds: UserCredentials) -> None:
+async def whoami(runtime: CliRuntime, creds: UserCredentials) -> None:
     client = SessionClient(runtime.settings)
     try:
         info = await client.userinfo(creds)
@@ -107,7 +107,7 @@ async def whoami(runtime: Runtime, creds: UserCredentials) -> None:
     console.print(f"{info.get('name', '')} <{info.get('email', '')}> ({creds.sub}) on {runtime.settings.auth0_domain}")
 
 
-async def print_connections(runtime: Runtime, creds: UserCredentials) -> None:
+async def print_connections(runtime: CliRuntime, creds: UserCredentials) -> None:
     mgmt = ManagementClient(runtime.settings)
     try:
         linked = await mgmt.linked_connections(creds.sub)
@@ -134,7 +134,7 @@ def resolve_provider(name: str, usage: str) -> str:
     return provider.name
 
 
-async def unlink(runtime: Runtime, creds: UserCredentials, connection: str) -> str:
+async def unlink(runtime: CliRuntime, creds: UserCredentials, connection: str) -> str:
     """Unlink the provider; returns its connection name (so callers can drop cached tokens for it)."""
     connection = resolve_provider(connection, "unlink PROVIDER")
     mgmt = ManagementClient(runtime.settings)
@@ -146,7 +146,7 @@ async def unlink(runtime: Runtime, creds: UserCredentials, connection: str) -> s
     return connection
 
 
-async def connect(runtime: Runtime, creds: UserCredentials, connection: str, open_browser: bool) -> None:
+async def connect(runtime: CliRuntime, creds: UserCredentials, connection: str, open_browser: bool) -> None:
     """User-initiated linking: the same link_account request, without an agent run."""
     from agent.persistence import open_persistence
     from auth.linking import AccountLinker
@@ -177,7 +177,7 @@ def print_threads(rows: list[dict[str, Any]]) -> None:
 THREADS_NAMESPACE = "vault_agent_threads"  # the namespace agent.session_runner writes conversations under
 
 
-async def list_threads(runtime: Runtime, creds: UserCredentials) -> list[dict[str, Any]]:
+async def list_threads(runtime: CliRuntime, creds: UserCredentials) -> list[dict[str, Any]]:
     """The user's conversations straight from the store: no graph, no model client, no checkpointer —
     `vault-agent threads` should answer in well under a second. For the default SQLite file it reads the
     store's table with the standard library (importing LangGraph's store costs ~1 s); anything unexpected

@@ -21,11 +21,11 @@ from tools.authorization import REISSUE, AuthorizationAnswer, AuthorizationReque
 from tools.providers import label
 
 from .chat import HELP, NO_ARGUMENT
-from .runtime import CliError, Runtime, console
+from .runtime import CliError, CliRuntime, console
 from .terminal import countdown, ctrl_c_sets, parse_time, prompt_session
 
 
-async def _server_credentials(runtime: Runtime, user: UserCredentials) -> UserCredentials:
+async def _server_credentials(runtime: CliRuntime, user: UserCredentials) -> UserCredentials:
     """An access token for the server's API audience (the refresh grant can ask for it)."""
     if not runtime.settings.auth0_audience:
         raise CliError("--remote needs AUTH0_AUDIENCE: the API the LangGraph server accepts tokens for.")
@@ -60,7 +60,7 @@ async def _wait_until_done(client: Any, thread_id: str, pauses: list[dict[str, A
 
 
 class RemoteChat:
-    def __init__(self, runtime: Runtime, user: UserCredentials, client: Any, url: str, open_browser: bool) -> None:
+    def __init__(self, runtime: CliRuntime, user: UserCredentials, client: Any, url: str, open_browser: bool) -> None:
         self.runtime, self.user, self.client, self.url = runtime, user, client, url
         self.open_browser = open_browser
         self.thread_id = ""
@@ -183,7 +183,7 @@ class RemoteChat:
         await self.after_run(pauses)
 
 
-async def run_remote(runtime: Runtime, user: UserCredentials, url: str, *, open_browser: bool = True) -> None:
+async def run_remote(runtime: CliRuntime, user: UserCredentials, url: str, *, open_browser: bool = True) -> None:
     import httpx
     from langgraph_sdk import get_client
 

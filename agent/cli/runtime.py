@@ -27,7 +27,10 @@ class CliError(Exception):
 
 
 @dataclass
-class Runtime:
+class CliRuntime:
+    """What one CLI invocation runs on: the settings and, in the zero-config demo, the sandbox it started.
+    (Not LangGraph's `Runtime`, which a graph node receives.)"""
+
     settings: Settings
     sandbox: Any | None  # the in-process SandboxServer when we started one
     wants_sandbox: bool = False  # nothing configured: `ensure_sandbox()` starts one
@@ -37,11 +40,11 @@ class Runtime:
         return self.settings.auth0_callback_url or DEFAULT_CALLBACK
 
 
-def load_runtime(*, quiet: bool = False, start_sandbox: bool = True) -> Runtime:
+def load_runtime(*, quiet: bool = False, start_sandbox: bool = True) -> CliRuntime:
     """Settings from the environment; with no Auth0 configured, the sandbox in-process — started now, or
     by `ensure_sandbox()` later (the chat shows its prompt first and starts it in the background)."""
     settings = Settings()
-    runtime = Runtime(settings, None, wants_sandbox=not settings.auth0_domain)
+    runtime = CliRuntime(settings, None, wants_sandbox=not settings.auth0_domain)
     if runtime.wants_sandbox:
         if not quiet:
             console.print("[dim]No Auth0 configuration found: running on the local sandbox "
@@ -53,7 +56,7 @@ def load_runtime(*, quiet: bool = False, start_sandbox: bool = True) -> Runtime:
     return runtime
 
 
-def ensure_sandbox(runtime: Runtime) -> Runtime:
+def ensure_sandbox(runtime: CliRuntime) -> CliRuntime:
     """Start the in-process sandbox if this runtime wants one and has none yet (blocking: call it in a thread
     from async code)."""
     if runtime.wants_sandbox and runtime.sandbox is None:
@@ -71,7 +74,7 @@ def ensure_sandbox(runtime: Runtime) -> Runtime:
     return runtime
 
 
-def _check(runtime: Runtime) -> None:
+def _check(runtime: CliRuntime) -> None:
     settings = runtime.settings
     if settings.missing_auth0():
         raise CliError(f"Missing configuration: {', '.join(settings.missing_auth0())}. "
@@ -80,7 +83,7 @@ def _check(runtime: Runtime) -> None:
         runtime.settings = settings.model_copy(update={"auth0_callback_url": DEFAULT_CALLBACK})
 
 
-async def current_user(runtime: Runtime, *, refresh: bool = True) -> UserCredentials:
+async def current_user(runtime: CliRuntime, *, refresh: bool = True) -> UserCredentials:
     """The stored session (refreshed to prove it still works), or a sandbox session, or a clear error.
     `refresh=False` is for commands that only need to know who the user is (`threads` reads local data):
     no token request then."""
@@ -115,7 +118,7 @@ async def current_user(runtime: Runtime, *, refresh: bool = True) -> UserCredent
 SANDBOX_USERS = "sandbox-users.json"  # in the state dir: which user id the in-process sandbox gave each email
 
 
-def _remember_sandbox_user(runtime: Runtime, sub: str) -> None:
+def _remember_sandbox_user(runtime: CliRuntime, sub: str) -> None:
     import json
 
     path = runtime.settings.vault_agent_state_dir / SANDBOX_USERS
@@ -128,7 +131,7 @@ def _remember_sandbox_user(runtime: Runtime, sub: str) -> None:
         pass  # a courtesy for `threads`; it starts the sandbox when it cannot read this
 
 
-def remembered_sandbox_user(runtime: Runtime) -> "UserCredentials | None":
+def remembered_sandbox_user(runtime: CliRuntime) -> "UserCredentials | None":
     """Who the in-process sandbox's user is, without starting a sandbox: commands that only need to know
     whose conversations to list (`threads`) skip starting one. None when unknown (or not sandbox mode)."""
     import json
@@ -172,7 +175,7 @@ def explain(exc: BaseException) -> str:
 
 
 @asynccontextmanager
-async def agent_session(runtime: Runtime, user: UserCredentials) -> AsyncIterator[Any]:
+async def agent_session(runtime: CliRuntime, user: UserCredentials) -> AsyncIterator[Any]:
     from agent.persistence import open_persistence
     from agent.session_runner import AgentSession
     from tools.services import Services

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from faultkit import CAL_READ, CAL_WRITE, EVENTS_PATH, agent_session, credentials, events_titled, new_thread, run
 
-from agent.cli.runtime import CliError, Runtime, current_user, explain
+from agent.cli.runtime import CliError, CliRuntime, current_user, explain
 from auth.errors import LinkingError, TransientError
 from auth.linking import AccountLinker
 from auth.session import SessionClient, SessionStore
@@ -188,7 +188,7 @@ async def test_row3_duplicate_event_id_gets_googles_409_body(control, user, sand
 async def test_row4_transient_refresh_answer_keeps_the_session(settings, control, user, status, body):
     store = SessionStore(settings, use_keyring=False)
     store.save(credentials(control, user))
-    runtime = Runtime(settings, None)
+    runtime = CliRuntime(settings, None)
     control.add_fault(**REFRESH, kind="status", status=status, body=body)
     with pytest.raises(TransientError) as err:
         await current_user(runtime)
@@ -207,7 +207,7 @@ async def test_row4_invalid_grant_still_logs_out(settings, control, user):
     await client.logout(creds)  # the tenant revokes the refresh token: the next refresh is invalid_grant
     await client.aclose()
     with pytest.raises(CliError) as err:
-        await current_user(Runtime(settings, None))
+        await current_user(CliRuntime(settings, None))
     assert "invalid_grant" in str(err.value) and "vault-agent login" in str(err.value)
     assert not store.path.exists()
 
