@@ -115,15 +115,22 @@ def _error(text: str) -> CallToolResult:
 async def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8770, *, public_url: str | None = None,
                 timezone: str = "UTC", sockets: list[Any] | None = None) -> None:
     """Serve until cancelled. `public_url` is how clients reach it (behind a proxy), else http://host:port.
-    No access log: callback URLs carry authorization codes."""
+    The pending links live in the store of `VAULT_AGENT_DB_URL` (as the CLI's), so they survive a restart
+    and several processes on one database share them. No access log: callback URLs carry authorization
+    codes."""
     import uvicorn
 
-    server = VaultMCP(settings, public_url or f"http://{host}:{port}", host=host, port=port, timezone=timezone)
-    config = uvicorn.Config(server.app(), host=host, port=port, log_level="warning", access_log=False)
-    try:
-        await uvicorn.Server(config).serve(sockets=sockets)
-    finally:
-        await server.services.aclose()
+    from agent.persistence import open_persistence
+
+    async with open_persistence(settings) as persistence:
+        services = Services.create(settings, persistence.store)
+        server = VaultMCP(settings, public_url or f"http://{host}:{port}", host=host, port=port,
+                          timezone=timezone, services=services)
+        config = uvicorn.Config(server.app(), host=host, port=port, log_level="warning", access_log=False)
+        try:
+            await uvicorn.Server(config).serve(sockets=sockets)
+        finally:
+            await services.aclose()
 
 
 async def serve_stdio(settings: Settings, user: UserCredentials, host: str = "127.0.0.1", port: int = 8770, *,
@@ -133,18 +140,23 @@ async def serve_stdio(settings: Settings, user: UserCredentials, host: str = "12
     import uvicorn
     from starlette.routing import Route
 
-    server = VaultMCP(settings, f"http://{host}:{port}", host=host, port=port, timezone=timezone, user=user)
-    pages = Starlette(routes=[Route("/link/{elicitation_id}", server.elicitations.open_link),
-                              Route("/auth/callback", server.elicitations.callback)])
-    web = uvicorn.Server(uvicorn.Config(pages, host=host, port=port, log_level="warning", access_log=False,
-                                        lifespan="off"))
-    web_task = asyncio.create_task(web.serve())
-    try:
-        await server.run_stdio_async()
-    finally:
-        web.should_exit = True
-        await web_task
-        await server.services.aclose()
+    from agent.persistence import open_persistence
+
+    async with open_persistence(settings) as persistence:
+        services = Services.create(settings, persistence.store)
+        server = VaultMCP(settings, f"http://{host}:{port}", host=host, port=port, timezone=timezone, user=user,
+                          services=services)
+        pages = Starlette(routes=[Route("/link/{elicitation_id}", server.elicitations.open_link),
+                                  Route("/auth/callback", server.elicitations.callback)])
+        web = uvicorn.Server(uvicorn.Config(pages, host=host, port=port, log_level="warning", access_log=False,
+                                            lifespan="off"))
+        web_task = asyncio.create_task(web.serve())
+        try:
+            await server.run_stdio_async()
+        finally:
+            web.should_exit = True
+            await web_task
+            await services.aclose()
 
 
 async def _stdio_main(host: str, port: int) -> None:
