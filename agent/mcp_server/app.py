@@ -14,6 +14,7 @@ import logging
 import sys
 from typing import Any
 
+import anyio
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.fastmcp import FastMCP
@@ -55,6 +56,7 @@ class VaultMCP(FastMCP):
             auth=AuthSettings(issuer_url=settings.auth0_issuer, resource_server_url=self.resource_url,
                               validate_token_resource=False),  # the verifier checks the audience
             host=host, port=port, streamable_http_path=MCP_PATH, log_level="WARNING")
+        _quiet_client_left()
         self.elicitations = Elicitations(self.services, self.base_url, oidc, link_ttl_seconds)
         self.custom_route("/link/{elicitation_id}", ["GET"])(self.elicitations.open_link)
         self.custom_route("/auth/callback", ["GET"])(self.elicitations.callback)
@@ -92,6 +94,21 @@ class VaultMCP(FastMCP):
 
     def app(self) -> Starlette:
         return self.streamable_http_app()
+
+
+class _ClientLeftFilter(logging.Filter):
+    """The SDK logs a traceback when a client's SSE stream closes as its session ends (a client that
+    disconnects, a server that stops): that is no error, so it is not logged at all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, anyio.ClosedResourceError)
+
+
+def _quiet_client_left() -> None:
+    logger = logging.getLogger("mcp.server.streamable_http")
+    if not any(isinstance(f, _ClientLeftFilter) for f in logger.filters):
+        logger.addFilter(_ClientLeftFilter())
 
 
 def _request_user(request: Any) -> UserCredentials | None:
