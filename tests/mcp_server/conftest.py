@@ -89,3 +89,26 @@ def start_mcp_server(sandbox, tmp_path):
     database is this test's SQLite file unless `db_url` says otherwise."""
     default_db = f"sqlite:///{tmp_path / 'mcp.sqlite'}"
     return lambda db_url=default_db, **options: running_mcp_server(sandbox, db_url=db_url, **options)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database for this test session (as in tests/durability), or a skip."""
+    import os
+    import secrets
+
+    import psycopg
+
+    admin_url = os.environ.get("VAULT_AGENT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+    name = "vault_agent_mcp_" + secrets.token_hex(4)
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("VAULT_AGENT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here (VAULT_AGENT_REQUIRE_POSTGRES=1) but {admin_url} "
+                        f"is not reachable: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {admin_url} (set VAULT_AGENT_TEST_PG): {exc}")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    yield admin_url.rsplit("/", 1)[0] + "/" + name
+    admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.close()

@@ -111,6 +111,21 @@ def _assert_no_token(tmp_path: Path, sandbox, user, secrets: list[str]) -> None:
     assert JWT_MARKER not in persisted
 
 
+def _assert_no_token_in_postgres(db_url: str, sandbox, user, secrets: list[str]) -> None:
+    """Every row of every table, as text."""
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:
+        tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        dump = "".join(str(row) for t in tables for row in conn.execute(f'SELECT * FROM "{t}"'))
+    assert "mcp_elicitation" in dump
+    provider_tokens = [t for t, g in sandbox.world.provider_grants.items()
+                       if g.user_id in (user["google"]["user_id"], user["github"]["user_id"])]
+    for secret in [*secrets, *provider_tokens]:
+        assert secret and secret not in dump
+    assert JWT_MARKER.decode() not in dump
+
+
 async def test_link_survives_a_restart_of_the_server(sandbox, control, user, tmp_path):
     db_url = f"sqlite:///{tmp_path / 'mcp.sqlite'}"
     port = _free_port()
@@ -134,8 +149,9 @@ async def test_link_survives_a_restart_of_the_server(sandbox, control, user, tmp
     _assert_no_token(tmp_path, sandbox, user, secrets)
 
 
-async def test_two_processes_one_database_callback_on_the_other(sandbox, control, user, tmp_path):
-    db_url = f"sqlite:///{tmp_path / 'mcp.sqlite'}"
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_two_processes_one_database_callback_on_the_other(sandbox, control, user, tmp_path, request, database):
+    db_url = f"sqlite:///{tmp_path / 'mcp.sqlite'}" if database == "sqlite" else request.getfixturevalue("postgres_url")
     port_a, port_b = _free_port(), _free_port()
     public = f"http://127.0.0.1:{port_a}"  # the URL clients know; a balancer may send a request to either
     with mcp_process(sandbox, tmp_path, db_url, port_a, public, name="a") as a, \
@@ -162,4 +178,7 @@ async def test_two_processes_one_database_callback_on_the_other(sandbox, control
             assert result.isError and "declined" in result.content[0].text
             again = await _elicitation(client.session, "list_calendar_events", {"start": TOMORROW})
             assert again.elicitationId != ask.elicitationId
-    _assert_no_token(tmp_path, sandbox, user, secrets)
+    if database == "sqlite":
+        _assert_no_token(tmp_path, sandbox, user, secrets)
+    else:
+        _assert_no_token_in_postgres(db_url, sandbox, user, secrets)
