@@ -21,12 +21,14 @@ processes), so a link survives a restart and the callback may land on another pr
 call. They hold no token: the login's ID token is used for `id_token_hint` and dropped; the sign-in's
 PKCE verifier is kept like the linker's (worthless without the code the tenant sends to the browser).
 Only the MCP session to notify stays in memory, because it is a live connection: a callback that lands
-on a process without it still completes the linking, and the client's retry succeeds (the Token Vault
-exchange then finds the token set).
+on another process still completes the linking, and the process holding the session sees the record
+answered (it watches the store while sessions wait) and notifies it. After a restart the old sessions
+are gone; the client's retry succeeds all the same (the Token Vault exchange then finds the token set).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -67,6 +69,7 @@ ELICITATIONS = ("vault_agent", "mcp_elicitations")  # by id: the pending (or dec
 CURRENT = ("vault_agent", "mcp_elicitation_current")  # by user and connection: the id of the current one
 LOGINS = ("vault_agent", "mcp_logins")  # by the sign-in's state: what its callback needs
 SWEEP_EVERY_SECONDS = 300
+WATCH_EVERY_SECONDS = 2.0  # how often a process looks whether another one completed an elicitation it asked
 
 
 @dataclass
@@ -116,6 +119,7 @@ class Elicitations:
         self.oidc = oidc
         self._sessions: dict[str, ServerSession] = {}  # whom to notify, for the elicitations asked here
         self._swept_at = 0.0
+        self._watcher: asyncio.Task[None] | None = None
 
     # -- the tool side --------------------------------------------------------------------------
     async def ask(self, sub: str, session: ServerSession | None, tool: str, connection: Provider,
@@ -140,6 +144,7 @@ class Elicitations:
                                   {"id": current.id, "expires_at": current.expires_at})
         if session is not None:
             self._sessions[current.id] = session
+            self._watch()
         why = "grant more access to" if step_up.reason == "insufficient_scope" else "allow access to"
         message = f"Please {why} {connection.label} so that {tool} can run, then try again."
         raise UrlElicitationRequiredError(
@@ -175,6 +180,30 @@ class Elicitations:
             for item in await self.store.asearch(namespace, limit=1000):
                 if float(item.value.get("expires_at", 0)) < limit:
                     await self.store.adelete(namespace, item.key)
+
+    def _watch(self) -> None:
+        """Start watching the store for the elicitations whose sessions this process holds, unless it does."""
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.get_running_loop().create_task(self._watch_loop(), name="mcp-elicitations")
+
+    async def _watch_loop(self) -> None:
+        """The callback may land on another process (or this one after a restart): when an elicitation
+        asked here was answered there (its record gone or declined), notify the session here. Ends when
+        no session waits; a read that fails is tried again on the next round."""
+        while self._sessions:
+            await asyncio.sleep(WATCH_EVERY_SECONDS)
+            for eid, session in list(self._sessions.items()):
+                try:
+                    item = await self.store.aget(ELICITATIONS, eid)
+                except Exception as exc:  # the database is away for a moment
+                    log.info("could not check elicitation %s: %s", eid, type(exc).__name__)
+                    break
+                if item is not None and item.value.get("status") == "pending":
+                    if float(item.value.get("expires_at", 0)) <= time.time():
+                        self._sessions.pop(eid, None)  # nobody will answer it: the next call says so
+                    continue
+                if self._sessions.pop(eid, None) is session:
+                    await self._notify(eid, session)
 
     async def _pop_login(self, state: str) -> _Login | None:
         """The sign-in's record, single use."""
@@ -249,7 +278,7 @@ class Elicitations:
             self.services.vault.invalidate(UserCredentials(result.user_sub), result.connection)
         if elicitation is None:
             return _page("Connected", "You can close this tab.")
-        session = self._sessions.get(elicitation.id)
+        session = self._sessions.pop(elicitation.id, None)
         if result.status == "authorized":
             await self._forget(elicitation)
         else:

@@ -163,7 +163,8 @@ async def test_two_processes_one_database_callback_on_the_other(sandbox, control
             # Both callbacks (after the sign-in, after the linking) were answered by B from the database.
             assert [urlsplit(str(p.url)).port for p in browser.pages if p.url.path == "/auth/callback"] == [port_b] * 2
             assert page.status_code == 200 and "close this tab" in page.text, page.text
-            assert client.completed.empty()  # B holds no session of this client to notify: the retry does it
+            # A holds the session: it sees the answer in the database and notifies the client.
+            assert await asyncio.wait_for(client.completed.get(), 30) == ask.elicitationId
             result = await client.session.call_tool("list_github_repositories", {})
             assert not result.isError and user["github"]["login"] + "/vault-agent-demo" in result.content[0].text
             secrets = [client.storage.tokens.access_token]
@@ -174,6 +175,7 @@ async def test_two_processes_one_database_callback_on_the_other(sandbox, control
             page = await RoutedBrowser(control, a["auth0"], user["user_id"], action="deny",
                                        route_callbacks_to=b["own"]).open(ask.url)
             assert page.status_code == 200 and "declined" in page.text
+            assert await asyncio.wait_for(client.completed.get(), 30) == ask.elicitationId
             result = await client.session.call_tool("list_calendar_events", {"start": TOMORROW})
             assert result.isError and "declined" in result.content[0].text
             again = await _elicitation(client.session, "list_calendar_events", {"start": TOMORROW})
