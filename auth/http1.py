@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # a response is read whole: a broken or hostile peer cannot make it unbounded
 IDLE_SECONDS = 20.0  # a kept connection idle longer than this is closed rather than reused
 
 
@@ -80,6 +81,11 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.received = True
         self.buffer += data
+        if len(self.buffer) > MAX_RESPONSE_BYTES:
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_exception(HTTPError(f"response larger than {MAX_RESPONSE_BYTES} bytes"))
+            self.transport.close()
+            return
         if self.waiter is not None and not self.waiter.done():
             try:
                 self._finish(eof=False)
@@ -114,7 +120,10 @@ class _Connection(asyncio.Protocol):
             if body is None:
                 return False
         elif "content-length" in headers:
-            end = start + int(headers["content-length"])
+            length = int(headers["content-length"])
+            if length < 0:
+                raise ValueError("negative Content-Length")
+            end = start + length
             if len(buffer) < end:
                 return False
             body = bytes(buffer[start:end])

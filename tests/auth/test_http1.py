@@ -174,3 +174,22 @@ async def test_requests_beyond_max_connections_wait_for_a_slot():
     assert [a.status_code for a in answers] == [200] * 10 and peak == 3
     await client.aclose()
     server.close()
+
+
+async def test_a_response_past_the_size_cap_is_an_error_not_unbounded_memory(monkeypatch):
+    import auth.http1
+
+    monkeypatch.setattr(auth.http1, "MAX_RESPONSE_BYTES", 64 * 1024)
+
+    async def answer(writer, body, nth):
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+        for _ in range(20):  # the peer keeps sending well past the cap
+            writer.write(b"x" * 16384)
+            await writer.drain()
+
+    url, _, server = await _serve(answer)
+    client = OriginClient(url)
+    with pytest.raises(HTTPError, match="larger than"):
+        await client.post("/oauth/token", b"a=1")
+    await client.aclose()
+    server.close()
