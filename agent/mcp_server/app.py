@@ -218,4 +218,12 @@ def main(host: str, port: int, public_url: str | None = None, stdio: bool = Fals
     except OSError as exc:
         print(f"Cannot serve on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # e.g. a VAULT_AGENT_DB_URL that is neither SQLite nor PostgreSQL
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # e.g. the database cannot be opened: one line, not a traceback
+        from agent.cli.runtime import explain
+
+        print(f"error: {explain(exc)}", file=sys.stderr)
+        return 1
     return 0
