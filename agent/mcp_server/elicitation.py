@@ -109,6 +109,9 @@ def _current_key(sub: str, connection: str) -> str:
 
 
 class Elicitations:
+    """The elicitations of one MCP server process, kept in `services.store` (shared with the linker and
+    with every other process on the same database); only the sessions to notify are this process's."""
+
     def __init__(self, services: Services, base_url: str, oidc: OIDCProvider,
                  ttl_seconds: float = TTL_SECONDS) -> None:
         self.services = services
