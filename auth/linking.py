@@ -129,12 +129,14 @@ class AccountLinker:
                         nonce: str, verifier: str, redirect_uri: str, thread_id: str | None,
                         extra: dict[str, Any] | None, request_key: str | None,
                         auth_session: str | None = None) -> LinkRequest:
-        """Keep the pending request by state (no token in it: only what completing it needs)."""
+        """Keep the pending request by state (only what completing it needs). The URL carries the ID token
+        as `id_token_hint`, so it is kept only when a `request_key` caller may ask for it again."""
         expires_at = time.time() + self.ttl_seconds
         await self.store.aput(NAMESPACE, state, {
             "user_sub": user.sub, "connection": connection, "scopes": list(scopes), "nonce": nonce,
             "code_verifier": verifier, "redirect_uri": redirect_uri, "expires_at": expires_at,
-            "thread_id": thread_id, "extra": extra or {}, "authorize_url": url, "auth_session": auth_session,
+            "thread_id": thread_id, "extra": extra or {}, "authorize_url": url if request_key else "",
+            "auth_session": auth_session,
         })
         if request_key:
             await self.store.aput(KEYS_NAMESPACE, request_key, {"state": state, "connection": connection,

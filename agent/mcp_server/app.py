@@ -14,6 +14,7 @@ import logging
 import sys
 from typing import Any
 
+import anyio
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.fastmcp import FastMCP
@@ -55,6 +56,7 @@ class VaultMCP(FastMCP):
             auth=AuthSettings(issuer_url=settings.auth0_issuer, resource_server_url=self.resource_url,
                               validate_token_resource=False),  # the verifier checks the audience
             host=host, port=port, streamable_http_path=MCP_PATH, log_level="WARNING")
+        _quiet_client_left()
         self.elicitations = Elicitations(self.services, self.base_url, oidc, link_ttl_seconds)
         self.custom_route("/link/{elicitation_id}", ["GET"])(self.elicitations.open_link)
         self.custom_route("/auth/callback", ["GET"])(self.elicitations.callback)
@@ -94,6 +96,21 @@ class VaultMCP(FastMCP):
         return self.streamable_http_app()
 
 
+class _ClientLeftFilter(logging.Filter):
+    """The SDK logs a traceback when a client's SSE stream closes as its session ends (a client that
+    disconnects, a server that stops): that is no error, so it is not logged at all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, anyio.ClosedResourceError)
+
+
+def _quiet_client_left() -> None:
+    logger = logging.getLogger("mcp.server.streamable_http")
+    if not any(isinstance(f, _ClientLeftFilter) for f in logger.filters):
+        logger.addFilter(_ClientLeftFilter())
+
+
 def _request_user(request: Any) -> UserCredentials | None:
     """The user whose bearer token the middleware accepted; the token stays in this request's scope."""
     principal = request.scope.get("user") if request is not None else None
@@ -115,15 +132,22 @@ def _error(text: str) -> CallToolResult:
 async def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8770, *, public_url: str | None = None,
                 timezone: str = "UTC", sockets: list[Any] | None = None) -> None:
     """Serve until cancelled. `public_url` is how clients reach it (behind a proxy), else http://host:port.
-    No access log: callback URLs carry authorization codes."""
+    The pending links live in the store of `VAULT_AGENT_DB_URL` (as the CLI's), so they survive a restart
+    and several processes on one database share them. No access log: callback URLs carry authorization
+    codes."""
     import uvicorn
 
-    server = VaultMCP(settings, public_url or f"http://{host}:{port}", host=host, port=port, timezone=timezone)
-    config = uvicorn.Config(server.app(), host=host, port=port, log_level="warning", access_log=False)
-    try:
-        await uvicorn.Server(config).serve(sockets=sockets)
-    finally:
-        await server.services.aclose()
+    from agent.persistence import open_persistence
+
+    async with open_persistence(settings) as persistence:
+        services = Services.create(settings, persistence.store)
+        server = VaultMCP(settings, public_url or f"http://{host}:{port}", host=host, port=port,
+                          timezone=timezone, services=services)
+        config = uvicorn.Config(server.app(), host=host, port=port, log_level="warning", access_log=False)
+        try:
+            await uvicorn.Server(config).serve(sockets=sockets)
+        finally:
+            await services.aclose()
 
 
 async def serve_stdio(settings: Settings, user: UserCredentials, host: str = "127.0.0.1", port: int = 8770, *,
@@ -133,18 +157,23 @@ async def serve_stdio(settings: Settings, user: UserCredentials, host: str = "12
     import uvicorn
     from starlette.routing import Route
 
-    server = VaultMCP(settings, f"http://{host}:{port}", host=host, port=port, timezone=timezone, user=user)
-    pages = Starlette(routes=[Route("/link/{elicitation_id}", server.elicitations.open_link),
-                              Route("/auth/callback", server.elicitations.callback)])
-    web = uvicorn.Server(uvicorn.Config(pages, host=host, port=port, log_level="warning", access_log=False,
-                                        lifespan="off"))
-    web_task = asyncio.create_task(web.serve())
-    try:
-        await server.run_stdio_async()
-    finally:
-        web.should_exit = True
-        await web_task
-        await server.services.aclose()
+    from agent.persistence import open_persistence
+
+    async with open_persistence(settings) as persistence:
+        services = Services.create(settings, persistence.store)
+        server = VaultMCP(settings, f"http://{host}:{port}", host=host, port=port, timezone=timezone, user=user,
+                          services=services)
+        pages = Starlette(routes=[Route("/link/{elicitation_id}", server.elicitations.open_link),
+                                  Route("/auth/callback", server.elicitations.callback)])
+        web = uvicorn.Server(uvicorn.Config(pages, host=host, port=port, log_level="warning", access_log=False,
+                                            lifespan="off"))
+        web_task = asyncio.create_task(web.serve())
+        try:
+            await server.run_stdio_async()
+        finally:
+            web.should_exit = True
+            await web_task
+            await services.aclose()
 
 
 async def _stdio_main(host: str, port: int) -> None:
@@ -188,5 +217,13 @@ def main(host: str, port: int, public_url: str | None = None, stdio: bool = Fals
         pass
     except OSError as exc:
         print(f"Cannot serve on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # e.g. a VAULT_AGENT_DB_URL that is neither SQLite nor PostgreSQL
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # e.g. the database cannot be opened: one line, not a traceback
+        from agent.cli.runtime import explain
+
+        print(f"error: {explain(exc)}", file=sys.stderr)
         return 1
     return 0

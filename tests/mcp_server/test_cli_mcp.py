@@ -36,3 +36,12 @@ def test_vault_agent_mcp_serves_a_protected_endpoint(sandbox, tmp_path):
         proc.terminate()
         _, err = proc.communicate(timeout=15)
     assert f"MCP server at {base}/mcp" in err and "Traceback" not in err
+
+
+def test_vault_agent_mcp_with_an_unusable_database_says_so_in_one_line(sandbox, tmp_path):
+    env = {**os.environ, **sandbox.env, "VAULT_AGENT_STATE_DIR": str(tmp_path), "VAULT_AGENT_DB_URL": "mysql://db/x"}
+    proc = subprocess.run([str(Path(sys.executable).parent / "vault-agent"), "mcp", "--port", "0"], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "VAULT_AGENT_DB_URL must be a sqlite:/// path or a postgresql:// URL" in proc.stderr
+    assert "Traceback" not in proc.stderr
