@@ -93,9 +93,30 @@ async def open_persistence(settings: Settings) -> AsyncIterator[Persistence]:
             await _share_sqlite(saver, store)
         else:
             raise ValueError(f"VAULT_AGENT_DB_URL must be a sqlite:/// path or a postgresql:// URL, not {url!r}")
-        await saver.setup()
-        await store.setup()
+        async with _setup_lock(url):
+            await saver.setup()
+            await store.setup()
         yield Persistence(saver, store, url)
+
+
+@asynccontextmanager
+async def _setup_lock(url: str) -> AsyncIterator[None]:
+    """Two processes opening a new SQLite file at once would both run LangGraph's migrations (and one
+    fails with "duplicate column"): they take turns, under a file lock beside the database. Postgres
+    needs none (its setup runs in transactions)."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    path = Path(url.removeprefix("sqlite:///"))
+    handle = os.fdopen(os.open(path.with_name(path.name + ".setup-lock"), os.O_RDWR | os.O_CREAT, 0o600), "r+")
+    try:
+        await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
