@@ -48,20 +48,12 @@ class Persistence:
                 finally:
                     await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (thread_id,))
             return
-        import asyncio
-        import fcntl
         import hashlib
 
         lock_dir = Path(self.url.removeprefix("sqlite:///")).parent / "locks"
         lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = lock_dir / hashlib.sha256(thread_id.encode()).hexdigest()[:32]
-        handle = open(path, "a+")
-        try:
-            await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+        async with _file_lock(lock_dir / hashlib.sha256(thread_id.encode()).hexdigest()[:32]):
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
 
 
 def resolve_url(settings: Settings) -> str:
@@ -107,10 +99,17 @@ async def _setup_lock(url: str) -> AsyncIterator[None]:
     if not url.startswith("sqlite:///"):
         yield
         return
+    path = Path(url.removeprefix("sqlite:///"))
+    async with _file_lock(path.with_name(path.name + ".setup-lock")):
+        yield
+
+
+@asynccontextmanager
+async def _file_lock(path: Path) -> AsyncIterator[None]:
+    """An exclusive lock on `path` (created 0600) across processes, waited for off the event loop."""
     import fcntl
 
-    path = Path(url.removeprefix("sqlite:///"))
-    handle = os.fdopen(os.open(path.with_name(path.name + ".setup-lock"), os.O_RDWR | os.O_CREAT, 0o600), "r+")
+    handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+")
     try:
         await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
         yield
