@@ -53,6 +53,19 @@ def acknowledgement(item: "AuthorizationNeeded", value: dict[str, Any]) -> str:
         status, f"✗ {provider} not answered (link expired)")
 
 
+def common_command(name: str, arg: str) -> bool | None:
+    """What the local and the `--remote` chat answer alike: a stray argument (CliError), /quit and /exit
+    (False), /help (True, printed). None: not one of these."""
+    if name in NO_ARGUMENT and arg:
+        raise CliError(f"{name} takes no argument. /help lists the commands.")
+    if name in ("/quit", "/exit"):
+        return False
+    if name == "/help":
+        console.print(HELP)
+        return True
+    return None
+
+
 RETRY_KEY = "retry:"  # in `_left`: a callback whose page asked for a reload (the receiver must stay up)
 
 
@@ -384,13 +397,9 @@ class Chat:
         return None
 
     async def _command(self, name: str, arg: str) -> bool | None:
-        if name in NO_ARGUMENT and arg:
-            raise CliError(f"{name} takes no argument. /help lists the commands.")
-        if name in ("/quit", "/exit"):
-            return False
-        if name == "/help":
-            console.print(HELP)
-        elif name == "/new":
+        if (shared := common_command(name, arg)) is not None:
+            return None if shared else False
+        if name == "/new":
             self.thread_id = str(uuid.uuid4())
             console.print(f"[dim]New conversation {self.thread_id}[/dim]")
         elif name == "/threads":

@@ -20,7 +20,7 @@ from auth.session import SessionClient
 from tools.authorization import REISSUE, AuthorizationAnswer, AuthorizationRequest
 from tools.providers import label
 
-from .chat import HELP, NO_ARGUMENT
+from .chat import common_command
 from .runtime import CliError, CliRuntime, console
 from .terminal import countdown, ctrl_c_sets, parse_time, prompt_session
 
@@ -115,13 +115,9 @@ class RemoteChat:
         name, _, arg = text.partition(" ")
         name, arg = name.lower(), arg.strip()
         try:
-            if name in NO_ARGUMENT and arg:
-                raise CliError(f"{name} takes no argument. /help lists the commands.")
-            if name in ("/quit", "/exit"):
-                return False
-            if name == "/help":
-                console.print(HELP)
-            elif name == "/new":
+            if (shared := common_command(name, arg)) is not None:
+                return None if shared else False
+            if name == "/new":
                 console.print(f"[dim]New conversation {await self.new_thread()}[/dim]")
             elif name == "/threads":
                 from .commands import print_threads
