@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .closing import AsyncClosing
 from .error_body import error_field
 from .errors import AuthError, Misconfigured, TransientError
 from .settings import Settings
@@ -19,7 +20,7 @@ class ManagementError(AuthError):
     """The Management API refused a request (its message says why)."""
 
 
-class ManagementClient:
+class ManagementClient(AsyncClosing):
     def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
         self.http = http or httpx.AsyncClient(timeout=settings.http_timeout_seconds)

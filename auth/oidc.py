@@ -17,6 +17,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 
+from .closing import AsyncClosing
 from .errors import AuthError
 from .settings import Settings
 
@@ -28,7 +29,7 @@ class InvalidToken(AuthError):
     """A token failed validation (signature, issuer, audience, expiry or nonce)."""
 
 
-class OIDCProvider:
+class OIDCProvider(AsyncClosing):
     def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
         self._http = http or httpx.AsyncClient(timeout=settings.http_timeout_seconds)

@@ -20,6 +20,7 @@ import httpx
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from .closing import AsyncClosing
 from .credentials import UserCredentials
 from .errors import Misconfigured, SessionExpired, TransientError
 from .oidc import InvalidToken, OIDCProvider
@@ -97,7 +98,7 @@ def _keyring_usable() -> bool:
         return False
 
 
-class SessionClient:
+class SessionClient(AsyncClosing):
     """Login, refresh and logout against the tenant."""
 
     def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None) -> None:

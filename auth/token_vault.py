@@ -23,6 +23,7 @@ from urllib.parse import quote_plus, urlencode, urlsplit
 
 import httpx
 
+from .closing import AsyncClosing
 from .credentials import UserCredentials
 from .error_body import error_field
 from .errors import AuthorizationRequired, Misconfigured, SessionExpired, TransientError
@@ -52,7 +53,7 @@ class ProviderToken:
         return set(scopes) <= self.scopes
 
 
-class TokenVault:
+class TokenVault(AsyncClosing):
     """The exchange goes out over `auth.http1.OriginClient` (the CPU per exchange is what limits hundreds of
     concurrent runs; see that module), or over `http` when one is given or the environment sets a proxy
     for the tenant."""

@@ -14,6 +14,7 @@ import httpx
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
+from auth.closing import AsyncClosing
 from auth.linking import AccountLinker
 from auth.settings import Settings, get_settings
 from auth.token_vault import TokenVault
@@ -21,7 +22,7 @@ from auth.transport import Http1Transport
 
 
 @dataclass
-class Services:
+class Services(AsyncClosing):
     settings: Settings
     http: httpx.AsyncClient
     vault: TokenVault
