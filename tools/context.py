@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from langgraph.config import get_config
 from langgraph.runtime import get_runtime
@@ -56,13 +55,8 @@ class Context:
 
 
 def _valid_zone(name: Any) -> bool:
-    if not isinstance(name, str) or not name:
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    """A real IANA name, by the one check the tools use too (`tools/zones.py`)."""
+    return isinstance(name, str) and bool(name) and resolve_zone(name)[1] is None
 
 
 def current_context(*, require_user: bool = False) -> Context:

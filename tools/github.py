@@ -9,7 +9,6 @@ carrying its marker among the repository's recent issues and reports that one in
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from typing import Annotated, Any
@@ -137,15 +136,11 @@ async def create_github_issue(
     body: Annotated[str, Field(description="Issue description (Markdown)", max_length=20000)] = "",
 ) -> str:
     """Open a new issue in a GitHub repository. Only when the user asked for it."""
-    key = intent_key(call.thread_id, call.tool_call_id)
+    key = call.key()  # the same on every replay and retry of this call
     marked_body = (body + "\n\n" if body else "") + marker(key)
     repo_ = await _full_name(token, repo.strip())
     issue = await create_issue_once(token, repo_, key, {"title": title, "body": marked_body})
     return f"Created issue #{issue['number']} in {repo_}: {issue['title']}\nLink: {issue.get('html_url', '')}"
-
-
-def intent_key(thread_id: str, tool_call_id: str) -> str:
-    return hashlib.sha256(f"vault-agent:{thread_id}:{tool_call_id}".encode()).hexdigest()[:32]
 
 
 def marker(key: str) -> str:
