@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from html import escape
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from agent.pages import page
 from auth.envelope import Envelope, EnvelopeError
 from auth.errors import AuthError, LinkingError, TransientError
 from auth.linking import NAMESPACE, LinkResult
@@ -37,16 +37,8 @@ from tools.authorization import resume_map
 from tools.services import default_services
 
 log = logging.getLogger(__name__)
-PAGE = ("<!doctype html><html><head><meta charset='utf-8'><title>vault-agent</title></head>"
-        "<body style='font-family:system-ui;max-width:32rem;margin:4rem auto'><h1>{title}</h1><p>{body}</p>"
-        "</body></html>")
 GRAPH = "agent"
 _client: Any = None
-
-
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(PAGE.format(title=escape(title), body=escape(body)), status,
-                        headers={"cache-control": "no-store", "referrer-policy": "no-referrer"})
 
 
 async def _server_store() -> Any:
@@ -130,7 +122,7 @@ def _connected_accounts_user(store_item: Any) -> Any:
 
 async def callback(request: Request) -> HTMLResponse:
     if len(str(request.url)) > 16384:
-        return _page("That did not work", "The request is too large.", 400)
+        return page("That did not work", "The request is too large.", 400)
     store = await _server_store()
     linker = default_services().linker(store)
     state = request.query_params.get("state", "")
@@ -138,29 +130,29 @@ async def callback(request: Request) -> HTMLResponse:
     try:
         result = await linker.complete(str(request.url), _connected_accounts_user(pending))
     except TransientError as exc:  # Auth0 unreachable or failing: the linker keeps the state for a reload
-        return _page("Please try again", f"{exc} Reload this page in a moment.", 503)
+        return page("Please try again", f"{exc} Reload this page in a moment.", 503)
     except LinkingError as exc:
         if getattr(exc, "retryable", False) or exc.code == "temporarily_unavailable":
-            return _page("Please try again", f"{exc} Reload this page in a moment.", 503)
+            return page("Please try again", f"{exc} Reload this page in a moment.", 503)
         expired = getattr(exc, "expired", None)
         if isinstance(expired, LinkResult) and expired.thread_id:
             await _resume_or_log(expired)
-            return _page("This link has expired",
+            return page("This link has expired",
                          "The assistant will tell you it could not go ahead; ask it again for a new link.", 400)
-        return _page("That did not work", str(exc), 400)
+        return page("That did not work", str(exc), 400)
     except AuthError as exc:  # e.g. Connected Accounts without a usable My Account token
-        return _page("That did not work", str(exc), 400)
+        return page("That did not work", str(exc), 400)
     if not result.thread_id:
-        return _page("Connected", "You can close this tab.")
+        return page("Connected", "You can close this tab.")
     resumed = await _resume_or_log(result)
     if resumed is None:
-        return _page("Answered, but not resumed",
+        return page("Answered, but not resumed",
                      "Your answer was recorded, but the conversation could not be resumed: go back to the app "
                      "and ask again.", 502)
     if result.status == "declined":
-        return _page("Access declined", "The assistant will tell you what it could not do. You can close this tab.")
+        return page("Access declined", "The assistant will tell you what it could not do. You can close this tab.")
     suffix = " The assistant carries on." if resumed else ""
-    return _page("Done — you can close this tab", f"Access granted.{suffix}")
+    return page("Done — you can close this tab", f"Access granted.{suffix}")
 
 
 async def _resume_or_log(result: LinkResult) -> int | None:

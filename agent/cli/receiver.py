@@ -12,15 +12,11 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Awaitable, Callable
-from html import escape
 from urllib.parse import urlsplit
 
 from auth.error_body import error_field
 
 RELEASE_PATH = "/vault-agent/release"
-PAGE = ("<!doctype html><html><head><meta charset='utf-8'><title>vault-agent</title></head>"
-        "<body style='font-family:system-ui;max-width:30rem;margin:4rem auto'><h1>{title}</h1><p>{body}</p>"
-        "</body></html>")
 
 
 class ReceiverError(Exception):
@@ -54,13 +50,13 @@ class CallbackReceiver:
         from starlette.responses import HTMLResponse, JSONResponse
         from starlette.routing import Route
 
+        from agent.pages import page
+
         async def callback(request: Request) -> HTMLResponse:
             ok, message = await self.handle(str(request.url))
             if ok == "retry":
-                return HTMLResponse(PAGE.format(title="Almost there — reload this page", body=escape(message)),
-                                    503, headers={"cache-control": "no-store", "retry-after": "2"})
-            title = "Done — you can close this tab" if ok else "That did not work"
-            return HTMLResponse(PAGE.format(title=escape(title), body=escape(message)), 200 if ok else 400)
+                return page("Almost there — reload this page", message, 503, headers={"retry-after": "2"})
+            return page("Done — you can close this tab" if ok else "That did not work", message, 200 if ok else 400)
 
         async def release(_request: Request) -> JSONResponse:
             busy = self.may_release()

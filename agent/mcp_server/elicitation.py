@@ -32,7 +32,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,8 +42,9 @@ from mcp.server.session import ServerSession
 from mcp.shared.exceptions import UrlElicitationRequiredError
 from mcp.types import ElicitRequestURLParams
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
+from agent.pages import page
 from auth.credentials import UserCredentials
 from auth.errors import AuthError, AuthorizationRequired, LinkingError
 from auth.oidc import InvalidToken, OIDCProvider
@@ -55,14 +55,6 @@ from tools.services import Services
 log = logging.getLogger(__name__)
 
 TTL_SECONDS = 600
-PAGE = ("<!doctype html><html><head><meta charset='utf-8'><title>vault-agent</title></head>"
-        "<body style='font-family:system-ui;max-width:32rem;margin:4rem auto'><h1>{title}</h1><p>{body}</p>"
-        "</body></html>")
-
-
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(PAGE.format(title=escape(title), body=escape(body)), status,
-                        headers={"cache-control": "no-store", "referrer-policy": "no-referrer"})
 
 
 ELICITATIONS = ("vault_agent", "mcp_elicitations")  # by id: the pending (or declined) request
@@ -222,7 +214,7 @@ class Elicitations:
         """`GET /link/{id}`: step 1, sign the user in at the tenant."""
         elicitation = await self._get(request.path_params["elicitation_id"])
         if elicitation is None or elicitation.status != "pending" or elicitation.expires_at <= time.time():
-            return _page("This link has expired", "Ask the assistant again for a new one.", 404)
+            return page("This link has expired", "Ask the assistant again for a new one.", 404)
         settings = self.services.settings
         state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
         await self.store.aput(LOGINS, state, {"elicitation_id": elicitation.id, "nonce": nonce, "verifier": verifier,
@@ -236,7 +228,7 @@ class Elicitations:
     async def callback(self, request: Request) -> Response:
         """`GET /auth/callback`: after the login (step 2) or after the linking (step 3)."""
         if len(str(request.url)) > 16384:
-            return _page("That did not work", "The request is too large.", 400)
+            return page("That did not work", "The request is too large.", 400)
         login = await self._pop_login(request.query_params.get("state", ""))
         if login is not None:
             return await self._after_login(request, login)
@@ -245,9 +237,9 @@ class Elicitations:
     async def _after_login(self, request: Request, login: _Login) -> Response:
         elicitation = await self._get(login.elicitation_id)
         if elicitation is None or login.expires_at <= time.time():
-            return _page("This link has expired", "Ask the assistant again for a new one.", 400)
+            return page("This link has expired", "Ask the assistant again for a new one.", 400)
         if "error" in request.query_params:
-            return _page("Sign-in did not complete", request.query_params.get("error_description", "")
+            return page("Sign-in did not complete", request.query_params.get("error_description", "")
                          or request.query_params["error"], 400)
         settings = self.services.settings
         try:
@@ -257,9 +249,9 @@ class Elicitations:
             claims = await self.oidc.validate(tokens.get("id_token", ""), audience=settings.auth0_client_id,
                                               nonce=login.nonce)
         except (AuthError, InvalidToken) as exc:
-            return _page("Sign-in did not complete", str(exc), 400)
+            return page("Sign-in did not complete", str(exc), 400)
         if claims.get("sub") != elicitation.sub:
-            return _page("Wrong account", "You signed in as another user than the one the assistant works "
+            return page("Wrong account", "You signed in as another user than the one the assistant works "
                          "for. Sign in with that account and open the link again.", 403)
         user = UserCredentials(elicitation.sub, tokens["id_token"])
         try:
@@ -267,7 +259,7 @@ class Elicitations:
                 user, elicitation.connection.name, elicitation.scopes, redirect_uri=self.callback_url,
                 extra={"elicitation_id": elicitation.id})
         except AuthError as exc:
-            return _page("Could not start the authorization", str(exc), 502)
+            return page("Could not start the authorization", str(exc), 502)
         return RedirectResponse(link.authorize_url, 302,
                                 headers={"cache-control": "no-store", "referrer-policy": "no-referrer"})
 
@@ -275,12 +267,12 @@ class Elicitations:
         try:
             result = await self.services.linker().complete(str(request.url))
         except LinkingError as exc:
-            return _page("That did not work", str(exc), 400)
+            return page("That did not work", str(exc), 400)
         elicitation = await self._get(str(result.extra.get("elicitation_id", "")))
         if result.status == "authorized":
             self.services.vault.invalidate(UserCredentials(result.user_sub), result.connection)
         if elicitation is None:
-            return _page("Connected", "You can close this tab.")
+            return page("Connected", "You can close this tab.")
         session = self._sessions.pop(elicitation.id, None)
         if result.status == "authorized":
             await self._forget(elicitation)
@@ -289,9 +281,9 @@ class Elicitations:
             await self.store.aput(ELICITATIONS, elicitation.id, elicitation.record())
         await self._notify(elicitation.id, session)
         if result.status == "declined":
-            return _page("Access declined", "The assistant will tell you what it could not do. "
+            return page("Access declined", "The assistant will tell you what it could not do. "
                          "You can close this tab.")
-        return _page("Done — you can close this tab", f"Access to {elicitation.connection.label} granted. "
+        return page("Done — you can close this tab", f"Access to {elicitation.connection.label} granted. "
                      "The assistant carries on.")
 
     async def _notify(self, eid: str, session: ServerSession | None) -> None:
