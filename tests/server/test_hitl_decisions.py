@@ -9,11 +9,16 @@ answered exactly once."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
+from jsonschema import Draft202012Validator
 from server_helpers import client_for, messages, pause, wait_idle
 
 APPROVE = {"decisions": [{"type": "approve"}]}
 STREAM_MODES = ["values", "messages-tuple", "updates", "custom"]  # what useStream asks for
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "interrupt.schema.json").read_text())
 
 
 async def ui_decision(client, thread_id: str, resume: dict) -> dict:
@@ -36,6 +41,7 @@ async def test_approve_before_allow_stays_paused_with_the_same_live_link(langgra
     client, _ = client_for(langgraph_server, control, user)
     thread = await client.threads.create()
     first = await pause(client, thread["thread_id"])
+    Draft202012Validator(SCHEMA).validate(first)  # the published contract, as the server serves it
 
     shown = await ui_decision(client, thread["thread_id"], APPROVE)
     [again] = (await client.threads.get_state(thread["thread_id"]))["interrupts"]
