@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
 from auth.settings import Settings, get_settings
@@ -44,3 +49,40 @@ def sandbox_env(sandbox, monkeypatch, tmp_path):
 @pytest.fixture
 def settings(sandbox_env) -> Settings:
     return Settings(_env_file=None)
+
+
+# A fresh PostgreSQL database per test session (several people may share the server): the durability
+# tests use one, the server on Aegra another.
+ADMIN_URL = os.environ.get("VAULT_AGENT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    import psycopg
+
+    name = "vault_agent_" + secrets.token_hex(4)
+    try:
+        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("VAULT_AGENT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here (VAULT_AGENT_REQUIRE_POSTGRES=1) but {ADMIN_URL} "
+                        f"is not reachable: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {ADMIN_URL} (set VAULT_AGENT_TEST_PG): {exc}")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def new_database():
+    """`with new_database() as url:` a database of its own (dropped afterwards)."""
+    return fresh_database
