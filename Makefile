@@ -18,7 +18,7 @@ WORKERS ?= 1
 help:
 	@echo "make chat    - start the chat (sandbox when no credentials are set)"
 	@echo "make test    - run the whole test suite"
-	@echo "make bench   - run the side-by-side benchmarks"
+	@echo "make bench   - run the side-by-side benchmarks, then the server path on both engines (BENCH_SERVER_ARGS='--repeats 3 …')"
 	@echo "make sandbox - run the local stand-ins and print their env"
 	@echo "make server  - run 'langgraph dev' on the agent (PORT=2024 SERVER_HOST=127.0.0.1; checks config and port first)"
 	@echo "make server ENGINE=aegra WORKERS=2 - the same on Aegra: N processes on one port, PostgreSQL + Redis (README › Deploy)"
@@ -72,8 +72,10 @@ lint: $(STAMP)
 notebook: $(STAMP)
 	@$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
+BENCH_SERVER_ARGS ?=
 bench: $(STAMP) $(AEGRA_STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.server_path $(BENCH_SERVER_ARGS)
 
 lock:
 	@test -x $(BIN)/uv || $(MAKE) $(STAMP)

@@ -16,6 +16,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,23 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv-aegra" / "bin" / "python"
 REDIS_URL = os.environ.get("VAULT_AGENT_TEST_REDIS", "redis://127.0.0.1:6379/0")
+ADMIN_URL = os.environ.get("VAULT_AGENT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def fresh_database(admin_url: str = ADMIN_URL) -> Iterator[str]:
+    """A database of its own on the PostgreSQL server of `admin_url` (dropped afterwards): several people
+    may share the server. Raises psycopg.OperationalError when it is not reachable."""
+    import psycopg
+
+    name = "vault_agent_" + secrets.token_hex(4)
+    admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
 
 
 def _free_port() -> int:
@@ -47,7 +66,8 @@ def redis_reachable(url: str = REDIS_URL) -> str:
 
 class Aegra:
     def __init__(self, env: dict[str, str], workdir: Path, database_url: str, processes: int = 2,
-                 redis_url: str = REDIS_URL, callback_process: int = -1, config: Path | None = None) -> None:
+                 redis_url: str = REDIS_URL, callback_process: int = -1, config: Path | None = None,
+                 redis: bool | None = None) -> None:
         self.workdir = Path(workdir)
         self.ports = [_free_port() for _ in range(processes)]
         self.urls = [f"http://127.0.0.1:{port}" for port in self.ports]
@@ -61,7 +81,7 @@ class Aegra:
             "DATABASE_URL": database_url,
             "VAULT_AGENT_DB_URL": database_url,
             "VAULT_AGENT_STATE_DIR": str(self.workdir / "state"),
-            "REDIS_BROKER_ENABLED": "true" if processes > 1 else env.get("REDIS_BROKER_ENABLED", "false"),
+            "REDIS_BROKER_ENABLED": "true" if (processes > 1 if redis is None else redis) else "false",
             "REDIS_URL": redis_url,
             "REDIS_CHANNEL_PREFIX": f"vault-agent-test:{tag}:run:",
             "WORKER_QUEUE_KEY": f"vault-agent-test:{tag}:jobs",

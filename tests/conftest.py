@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
 from auth.settings import Settings, get_settings
+from sandbox.aegra import ADMIN_URL
+from sandbox.aegra import fresh_database as sandbox_database
 from sandbox.runner import SandboxServer
 
 
@@ -53,27 +54,22 @@ def settings(sandbox_env) -> Settings:
 
 # A fresh PostgreSQL database per test session (several people may share the server): the durability
 # tests use one, the server on Aegra another.
-ADMIN_URL = os.environ.get("VAULT_AGENT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-
-
 @contextmanager
 def fresh_database() -> Iterator[str]:
     import psycopg
 
-    name = "vault_agent_" + secrets.token_hex(4)
     try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+        database = sandbox_database(ADMIN_URL)
+        url = database.__enter__()
     except psycopg.OperationalError as exc:
         if os.environ.get("VAULT_AGENT_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL is required here (VAULT_AGENT_REQUIRE_POSTGRES=1) but {ADMIN_URL} "
                         f"is not reachable: {exc}")
         pytest.skip(f"PostgreSQL not reachable at {ADMIN_URL} (set VAULT_AGENT_TEST_PG): {exc}")
-    admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        yield url
     finally:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.close()
+        database.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session")
