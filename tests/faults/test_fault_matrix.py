@@ -250,6 +250,8 @@ async def test_row5_issue_post_dropped_after_processing_opens_one_issue(sqlite_s
 @pytest.mark.parametrize("question", [
     "What's on my calendar on 9999-12-30?",
     "Am I free on 9999-12-30?",
+    "What's on my calendar on 9999-12-31?",  # the scripted model's own day arithmetic used to overflow (500)
+    "Am I free on 9999-12-31?",
 ])
 async def test_row6_year_9999_is_a_clear_message(sqlite_settings, control, user, question):
     control.seed_tokenset(user["user_id"], "google-oauth2", [CAL_READ, "https://www.googleapis.com/auth/calendar.freebusy"])
@@ -259,10 +261,11 @@ async def test_row6_year_9999_is_a_clear_message(sqlite_settings, control, user,
     assert not control.requests("google")
 
 
-async def test_row6_create_in_year_9999_is_refused_before_the_post(sqlite_settings, control, user):
+@pytest.mark.parametrize("when", ["9999-12-30 at 10am", "9999-12-31 at 11pm"])
+async def test_row6_create_in_year_9999_is_refused_before_the_post(sqlite_settings, control, user, when):
     control.seed_tokenset(user["user_id"], "google-oauth2", [CAL_WRITE])
     async with agent_session(sqlite_settings, control, user) as session:
-        pauses, final = await run(session.stream(new_thread(), 'Create an event "Far" on 9999-12-30 at 10am'))
+        pauses, final = await run(session.stream(new_thread(), f'Create an event "Far" on {when}'))
     assert not pauses and "between the years 1970 and 2100" in final
     assert not [r for r in control.requests("google") if r["method"] == "POST"]
     assert not events_titled(control, user, "Far")
