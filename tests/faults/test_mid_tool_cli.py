@@ -17,7 +17,6 @@ from pathlib import Path
 import pexpect
 from faultkit import CAL_READ, CAL_WRITE, EVENTS_PATH, agent_session, events_titled
 from test_fault_matrix_cli import PROMPT, _successful_exchanges, _until
-from test_fault_matrix_cli import term as _term_fixture  # noqa: F401 - registers the `term` fixture here
 from test_mid_tool import assert_every_call_answered
 
 
