@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from rich.table import Table
+from rich.text import Text
 
 from auth.credentials import UserCredentials
 from auth.management import ManagementClient
@@ -17,7 +18,7 @@ from auth.session import SessionClient, SessionStore, sandbox_session
 from tools.providers import find, label
 
 from .receiver import CallbackReceiver
-from .runtime import CliError, CliRuntime, console
+from .runtime import CliError, CliRuntime, command_line, console, set_logged_out
 
 
 async def _wait_for_callback(runtime: CliRuntime, url: str, open_browser: bool, label: str) -> str:
@@ -57,6 +58,7 @@ async def login(runtime: CliRuntime, open_browser: bool) -> None:
         finally:
             await client.aclose()
     SessionStore(settings).save(creds)
+    set_logged_out(settings, False)
     console.print(f"[green]Logged in[/green] as {creds.sub}.")
     await suggest_links(runtime, creds)
 
@@ -86,6 +88,7 @@ async def suggest_links(runtime: CliRuntime, creds: UserCredentials, *, ask: boo
 async def logout(runtime: CliRuntime) -> None:
     store = SessionStore(runtime.settings)
     creds = store.load()
+    set_logged_out(runtime.settings, True)  # the sandbox makes no session up for you until `login`
     if creds is None:
         console.print("Not logged in.")
         return
@@ -114,7 +117,7 @@ async def print_connections(runtime: CliRuntime, creds: UserCredentials) -> None
     finally:
         await mgmt.aclose()
     if not linked:
-        console.print("No linked accounts yet. `vault-agent connections connect google` links one.")
+        console.print(f"No linked accounts yet. `{command_line('connections connect google')}` links one.")
         return
     table = Table("connection", "account", title="Linked accounts")
     for identity in linked:
@@ -164,14 +167,49 @@ async def connect(runtime: CliRuntime, creds: UserCredentials, connection: str, 
 
 
 def print_threads(rows: list[dict[str, Any]]) -> None:
+    """Ids are printed whole at any width (they are what `resume` takes): a table when the terminal is wide
+    enough for every column, else one conversation per block with the id on its own line."""
     if not rows:
         console.print("No conversations yet.")
         return
-    table = Table("thread", "status", "updated", "first message", title="Conversations")
+
+    def when(row: dict[str, Any]) -> str:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(row.get("updated", 0)))
+
+    if console.width >= 110:
+        table = Table(title="Conversations")
+        table.add_column("thread", no_wrap=True, min_width=36)
+        table.add_column("status", no_wrap=True)
+        table.add_column("updated", no_wrap=True)
+        table.add_column("first message", overflow="ellipsis", no_wrap=True)
+        for row in rows:
+            table.add_row(row["thread_id"], row.get("status", ""), when(row), row.get("title", ""))
+        console.print(table)
+        return
+    console.print("[bold]Conversations[/bold]")
     for row in rows:
-        table.add_row(row["thread_id"], row.get("status", ""),
-                      time.strftime("%Y-%m-%d %H:%M", time.localtime(row.get("updated", 0))), row.get("title", ""))
-    console.print(table)
+        console.print(row["thread_id"], soft_wrap=True, markup=False, highlight=False)
+        detail = " · ".join(x for x in (row.get("status", ""), when(row), row.get("title", "")) if x)
+        console.print(Text("  " + detail, style="dim"), overflow="ellipsis", no_wrap=True)
+
+
+# The words a thread's status is shown with, the same for the local store and a LangGraph server.
+ENGINE_STATUS = {"idle": "done", "busy": "running", "interrupted": "waiting for authorization", "error": "failed"}
+
+
+def resolve_thread(given: str, rows: list[dict[str, Any]]) -> str:
+    """The full id of the conversation `given` names: itself, or the one id it is a prefix of. An ambiguous
+    prefix is a CliError listing the candidates; no match returns `given` (the caller says it is unknown)."""
+    ids = [row["thread_id"] for row in rows]
+    if given in ids:
+        return given
+    matches = [i for i in ids if i.startswith(given)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise CliError(f"{given!r} is the start of {len(matches)} conversations ({', '.join(matches)}): "
+                       "type more of the id.")
+    return given
 
 
 THREADS_NAMESPACE = "vault_agent_threads"  # the namespace agent.session_runner writes conversations under
