@@ -19,6 +19,7 @@ from tools.providers import find, label
 
 from .receiver import CallbackReceiver
 from .runtime import CliError, CliRuntime, command_line, console, set_logged_out
+from .terminal import plain, shown
 
 
 async def _wait_for_callback(runtime: CliRuntime, url: str, open_browser: bool, label: str) -> str:
@@ -122,7 +123,8 @@ async def print_connections(runtime: CliRuntime, creds: UserCredentials) -> None
     table = Table("connection", "account", title="Linked accounts")
     for identity in linked:
         profile = identity.get("profileData", {})
-        table.add_row(identity["connection"], profile.get("nickname") or profile.get("email") or identity["user_id"])
+        table.add_row(Text(plain(str(identity["connection"]))),
+                      Text(plain(str(profile.get("nickname") or profile.get("email") or identity["user_id"]))))
     console.print(table)
 
 
@@ -133,7 +135,7 @@ def resolve_provider(name: str, usage: str) -> str:
         raise CliError(f"Usage: {usage} — PROVIDER is google (Google Calendar) or github.")
     provider = find(name)
     if provider is None:
-        raise CliError(f"Unknown provider {name.strip()!r}: use google (Google Calendar) or github.")
+        raise CliError(f"Unknown provider {shown(name.strip())}: use google (Google Calendar) or github.")
     return provider.name
 
 
@@ -183,13 +185,14 @@ def print_threads(rows: list[dict[str, Any]]) -> None:
         table.add_column("updated", no_wrap=True)
         table.add_column("first message", overflow="ellipsis", no_wrap=True)
         for row in rows:
-            table.add_row(row["thread_id"], row.get("status", ""), when(row), row.get("title", ""))
+            table.add_row(Text(plain(str(row["thread_id"]))), Text(plain(str(row.get("status", "")))), when(row),
+                          Text(plain(str(row.get("title", "")))))
         console.print(table)
         return
     console.print("[bold]Conversations[/bold]")
     for row in rows:
-        console.print(row["thread_id"], soft_wrap=True, markup=False, highlight=False)
-        detail = " · ".join(x for x in (row.get("status", ""), when(row), row.get("title", "")) if x)
+        console.print(plain(str(row["thread_id"])), soft_wrap=True, markup=False, highlight=False)
+        detail = " · ".join(plain(str(x)) for x in (row.get("status", ""), when(row), row.get("title", "")) if x)
         console.print(Text("  " + detail, style="dim"), overflow="ellipsis", no_wrap=True)
 
 
@@ -207,7 +210,7 @@ def resolve_thread(given: str, rows: list[dict[str, Any]]) -> str:
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        raise CliError(f"{given!r} is the start of {len(matches)} conversations ({', '.join(matches)}): "
+        raise CliError(f"{shown(given)} is the start of {len(matches)} conversations ({', '.join(matches)}): "
                        "type more of the id.")
     return given
 

@@ -22,7 +22,7 @@ from tools.providers import label
 
 from .chat import common_command
 from .runtime import CliError, CliRuntime, console
-from .terminal import countdown, ctrl_c_sets, parse_time, prompt_session
+from .terminal import clip, countdown, ctrl_c_sets, parse_time, plain, prompt_session, shown
 
 
 async def _server_credentials(runtime: CliRuntime, user: UserCredentials) -> UserCredentials:
@@ -115,7 +115,7 @@ class RemoteChat:
                                                       input={"messages": [{"role": "user", "content": text}]}):
                 data = part.data if isinstance(part.data, dict) else {}
                 for call in ((data.get("call_model") or {}).get("messages") or [{}])[-1].get("tool_calls") or []:
-                    console.print(f"[dim]  ⋯ running {call['name']}…[/dim]")
+                    console.print(f"[dim]  ⋯ running {escape(plain(str(call.get('name'))))}…[/dim]")
                 pauses += [i for i in data.get("__interrupt__") or []  # ours only: a client checks the type
                            if AuthorizationRequest.is_authorization(i.get("value"))]
         await self.after_run(pauses)
@@ -125,7 +125,7 @@ class RemoteChat:
             for pause in pauses:
                 request = AuthorizationRequest.from_json(pause["value"])
                 console.print(f"[yellow]Authorization needed: {label(request.connection)}"
-                              f"[/yellow] — {escape(request.message)}")
+                              f"[/yellow] — {escape(plain(request.message))}")
                 console.print(f"AUTHORIZE_URL {request.authorize_url}", soft_wrap=True, markup=False,
                               highlight=False)
                 if self.open_browser:
@@ -153,7 +153,7 @@ class RemoteChat:
         answer = _last_answer(state)
         if answer:
             console.print("[bold cyan]agent ›[/bold cyan] ", end="")
-            console.print(answer, markup=False, highlight=False)
+            console.print(plain(answer), markup=False, highlight=False)
 
     async def command(self, text: str) -> bool | None:
         """The local chat's commands, against the server. Returns False only for /quit."""
@@ -182,14 +182,14 @@ class RemoteChat:
                 resolve_provider(arg, "/unlink PROVIDER")
                 await unlink(self.runtime, self.user, arg)
             else:
-                raise CliError(f"Unknown command {name} — /help lists the commands.")
+                raise CliError(f"Unknown command {clip(name)} — /help lists the commands.")
         except CliError as exc:
-            console.print(str(exc))
+            console.print(str(exc), markup=False)
         except Exception as exc:  # noqa: BLE001 - a failing command never ends the chat
             import httpx
 
             why = server_error(self.url, exc, self.runtime) if isinstance(exc, httpx.HTTPError) else explain(exc)
-            console.print(f"[bold red]error:[/bold red] {escape(why)}", highlight=False)
+            console.print(f"[bold red]error:[/bold red] {escape(plain(why))}", highlight=False)
         return None
 
     async def threads(self) -> list[dict[str, Any]]:
@@ -217,7 +217,7 @@ class RemoteChat:
             state = await self.client.threads.get_state(thread_id)
         except httpx.HTTPStatusError as exc:  # another user's thread is a 404 too
             if exc.response.status_code in (404, 422):
-                raise CliError(f"No conversation {thread_id!r} on the server: /threads lists yours. "
+                raise CliError(f"No conversation {shown(thread_id)} on the server: /threads lists yours. "
                                f"(Still in {self.thread_id}.)") from None
             raise
         self.thread_id = thread_id
@@ -276,4 +276,4 @@ async def run_remote(runtime: CliRuntime, user: UserCredentials, url: str, *, op
             from .runtime import explain
 
             why = server_error(url, exc, runtime) if isinstance(exc, httpx.HTTPError) else explain(exc)
-            console.print(f"[bold red]error:[/bold red] {escape(why)}", highlight=False)
+            console.print(f"[bold red]error:[/bold red] {escape(plain(why))}", highlight=False)
