@@ -333,6 +333,8 @@ async def test_discovery_on_each_version(mcp_server, control, user):
         assert STATELESS in discovered.supported_versions
         assert discovered.capabilities.tools is not None
         assert (await modern.client.list_tools()).tools and not modern.session_ids
+    async with mcp_client(mcp_server, control, user["user_id"], version="auto") as default:
+        assert default.client.protocol_version == STATELESS  # the 2.x client's default mode lands on 2026-07-28
     async with mcp_client(mcp_server, control, user["user_id"], version=LEGACY) as legacy:
         assert legacy.session_ids
         assert legacy.session.initialize_result.server_info.name == "vault-agent"
