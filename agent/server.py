@@ -4,12 +4,15 @@
 trusts nothing but the single-use `state`: that binds the user, the thread and the interrupt. It completes
 the linking and resumes the paused thread itself, whatever the answer (authorized, declined, expired):
 
-- as the thread's owner — the `sub` the pending request was made for — through the server's own API
-  in-process, with that user set as the request's auth context, so the resumed run passes the same
-  ownership rules as any client's and carries the same kind of auth user;
+- as the thread's owner — the `sub` the pending request was made for — through the server's own HTTP API
+  with a single-use resume credential (`agent/engine_resume.py`), so the resumed run passes the same
+  ownership rules as any client's, carries the same kind of auth user, and no engine internals are used;
 - with the credential envelope the pending request kept (sealed, `auth/envelope.py`), refreshed with the
   tokens the code exchange returned when there are any. So it needs no token from the browser, works
   after a server restart, and the run can execute in any worker process.
+
+Pending links are read from the server's own store (`auth/server_store.py`, `VAULT_AGENT_DB_URL`), where
+the runs' tools keep them, so any process of the server can complete any link.
 
 It shows a short page, never redirects anywhere (so it cannot be an open redirect), and escapes
 everything it echoes.
@@ -17,44 +20,25 @@ everything it echoes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from starlette.applications import Starlette
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
-from starlette.routing import Route
 
+from agent.engine_resume import own_url, resume_thread
 from agent.pages import page
 from auth.envelope import Envelope, EnvelopeError
 from auth.errors import AuthError, LinkingError, TransientError
 from auth.linking import NAMESPACE, LinkResult
 from auth.oidc import InvalidToken
-from auth.server_auth import PERMISSIONS, oidc_provider, sealer, user_dict
+from auth.server_auth import oidc_provider, sealer
+from auth.server_store import server_store
 from auth.settings import get_settings
-from tools.authorization import resume_map
 from tools.services import default_services
 
 log = logging.getLogger(__name__)
-GRAPH = "agent"
-_client: Any = None
-
-
-async def _server_store() -> Any:
-    from langgraph_api.store import get_store  # the same store the graph's tools write to
-
-    return await get_store()
-
-
-def _internal_client() -> Any:
-    """One in-process SDK client (ASGI, no network, no TLS) for the server's own API, reused."""
-    global _client
-    if _client is None:
-        from langgraph_sdk import get_client
-
-        _client = get_client()
-    return _client
 
 
 async def _envelope_for(result: LinkResult) -> str:
@@ -78,34 +62,6 @@ async def _envelope_for(result: LinkResult) -> str:
                                   float(claims["exp"])))
 
 
-async def _resume(result: LinkResult) -> int:
-    """Resume every interrupt of the thread that this answer is for, as its owner. Returns how many."""
-    from langgraph_api.auth.custom import normalize_user
-    from langgraph_api.utils import with_user
-
-    owner = user_dict(result.user_sub, await _envelope_for(result))
-    client = _internal_client()
-    async with with_user(normalize_user(owner), list(PERMISSIONS)):
-        await _settle(client, result.thread_id)
-        thread_state = await client.threads.get_state(result.thread_id)
-        values = resume_map(thread_state.get("interrupts", []), result.state, result.status)
-        if values:
-            await client.runs.create(result.thread_id, GRAPH, command={"resume": values})
-    return len(values)
-
-
-async def _settle(client: Any, thread_id: str, timeout: float = 60) -> None:
-    """Wait for the thread's running resume (another answer of the same pause) to reach its next pause,
-    so this answer's interrupt is read from the state it will be resumed in, not from a mid-run one."""
-    try:
-        async with asyncio.timeout(timeout):
-            for status in ("running", "pending"):
-                for run in await client.runs.list(thread_id, status=status):
-                    await client.runs.join(thread_id, run["run_id"])
-    except TimeoutError:
-        log.warning("thread %s still busy after %.0f s; resuming anyway", thread_id, timeout)
-
-
 def _connected_accounts_user(store_item: Any) -> Any:
     """`credentials_for` for connected_accounts mode: the user's My Account token from the pending
     request's envelope (the request itself holds no readable token)."""
@@ -123,7 +79,7 @@ def _connected_accounts_user(store_item: Any) -> Any:
 async def callback(request: Request) -> HTMLResponse:
     if len(str(request.url)) > 16384:
         return page("That did not work", "The request is too large.", 400)
-    store = await _server_store()
+    store = server_store()
     linker = default_services().linker(store)
     state = request.query_params.get("state", "")
     pending = await store.aget(NAMESPACE, state) if state and len(state) <= 4096 else None
@@ -136,7 +92,7 @@ async def callback(request: Request) -> HTMLResponse:
             return page("Please try again", f"{exc} Reload this page in a moment.", 503)
         expired = getattr(exc, "expired", None)
         if isinstance(expired, LinkResult) and expired.thread_id:
-            await _resume_or_log(expired)
+            await _resume_or_log(request, expired)
             return page("This link has expired",
                          "The assistant will tell you it could not go ahead; ask it again for a new link.", 400)
         return page("That did not work", str(exc), 400)
@@ -144,7 +100,7 @@ async def callback(request: Request) -> HTMLResponse:
         return page("That did not work", str(exc), 400)
     if not result.thread_id:
         return page("Connected", "You can close this tab.")
-    resumed = await _resume_or_log(result)
+    resumed = await _resume_or_log(request, result)
     if resumed is None:
         return page("Answered, but not resumed",
                      "Your answer was recorded, but the conversation could not be resumed: go back to the app "
@@ -155,12 +111,13 @@ async def callback(request: Request) -> HTMLResponse:
     return page("Done — you can close this tab", f"Access granted.{suffix}")
 
 
-async def _resume_or_log(result: LinkResult) -> int | None:
+async def _resume_or_log(request: Request, result: LinkResult) -> int | None:
     try:
-        return await _resume(result)
+        return await resume_thread(own_url(request.scope), result, await _envelope_for(result))
     except Exception as exc:  # the link is done; say what failed instead of a bare 500
         log.warning("could not resume thread %s: %s", result.thread_id, type(exc).__name__)
         return None
 
 
-app = Starlette(routes=[Route("/auth/callback", callback)])
+app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Aegra takes only FastAPI apps
+app.add_api_route("/auth/callback", callback, methods=["GET"], include_in_schema=False)
