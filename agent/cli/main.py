@@ -92,7 +92,7 @@ def resume(thread: str, no_browser: bool = False) -> None:
     """Continue a conversation that paused for authorization, then keep chatting."""
     async def work(runtime: Any, user: Any) -> None:
         from .chat import Chat
-        from .runtime import CliError, agent_session
+        from .runtime import CliError, agent_session, command_line
         from .terminal import prompt_session, shown
 
         async with agent_session(runtime, user) as session:
@@ -100,7 +100,7 @@ def resume(thread: str, no_browser: bool = False) -> None:
             try:
                 outcome = await chat_.resume_thread(thread)
                 if outcome is None:
-                    raise CliError(f"No conversation {shown(thread)}: `vault-agent threads` lists yours.")
+                    raise CliError(f"No conversation {shown(thread)}: `{command_line('threads')}` lists yours.")
                 await chat_.loop(prompt_session(runtime))  # also after Ctrl-C: the "Paused" hint is true here too
             finally:
                 await chat_.receiver.stop()
