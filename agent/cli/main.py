@@ -124,10 +124,13 @@ def threads() -> None:
     async def work(runtime: Any) -> None:
         import asyncio
 
-        from .commands import list_threads, print_threads
+        from .commands import has_local_threads, list_threads, print_threads
         from .runtime import current_user, ensure_sandbox, remembered_sandbox_user
 
         user = remembered_sandbox_user(runtime)  # nothing configured: no need to start a sandbox to know
+        if user is None and runtime.wants_sandbox and not has_local_threads(runtime):
+            print_threads([])  # a fresh state dir: nothing to list, nobody to ask
+            return
         if user is None:
             await asyncio.to_thread(ensure_sandbox, runtime)
             user = await current_user(runtime, refresh=False)

@@ -183,7 +183,7 @@ def remembered_sandbox_user(runtime: CliRuntime) -> "UserCredentials | None":
 
     from auth.credentials import UserCredentials
 
-    if not runtime.wants_sandbox:
+    if not runtime.wants_sandbox or logged_out(runtime.settings):
         return None
     from auth.files import read_private
 
