@@ -198,6 +198,7 @@ class Chat:
 
         paused = False
         streamed = False
+        answer = None  # the message being streamed: a second answer in one run starts on a new line
         status = console.status("[dim]Thinking…[/dim]", spinner="dots")
         status.start()
         try:
@@ -207,6 +208,9 @@ class Chat:
                         status.stop()
                         console.print("[bold cyan]agent ›[/bold cyan] ", end="")
                         streamed = True
+                    elif event.message_id != answer:
+                        console.print("\n")
+                    answer = event.message_id
                     console.print(plain(event.text), end="", markup=False, highlight=False)
                 elif isinstance(event, ToolStarted):
                     status.update(f"[dim]{event.status}[/dim]")
@@ -324,8 +328,8 @@ class Chat:
         console.print(f"AUTHORIZE_URL {r.authorize_url}", soft_wrap=True, markup=False, highlight=False)
 
     def _paused_message(self) -> None:
-        """Leave the paused thread untouched (a new message there would abandon its pending tool calls):
-        what the user types next starts a new conversation."""
+        """Leave the paused thread untouched (a new message there would wait behind its pause): what the
+        user types next starts a new conversation."""
         paused, self.thread_id = self.thread_id, str(uuid.uuid4())
         console.print(f"\n[yellow]Paused.[/yellow] The conversation is saved. Allowing in the browser while this "
                       f"chat is open carries on here by itself; `/resume {paused}` here, or "
@@ -360,6 +364,10 @@ class Chat:
         self.thread_id = thread_id
         self._left.pop(thread_id, None)
         pending = await session.pending(thread_id)
+        if not pending and await session.unfinished(thread_id):  # cut off mid-run (killed, Ctrl-C): finish it
+            console.print(f"[dim]Now in conversation {thread_id}: finishing what was interrupted there (a write "
+                          "that already happened is not repeated).[/dim]")
+            return await self.run_turn(session.reopen(thread_id, stale=self._stale))
         if not pending:
             console.print(f"[dim]Now in conversation {thread_id}; nothing is waiting there.[/dim]")
             return True
@@ -396,7 +404,8 @@ class Chat:
             if task is None or not task.cancelling():
                 raise
             task.uncancel()
-            console.print("\n[yellow]Interrupted.[/yellow]")
+            console.print(f"\n[yellow]Interrupted.[/yellow] What was under way is kept: your next message here "
+                          f"finishes it first (a write happens once), or `/resume {self.thread_id}`.")
         except Exception as exc:  # noqa: BLE001 - the chat goes on; the thread keeps what it had
             console.print(f"\n[bold red]error:[/bold red] {escape(plain(explain(exc)))}", highlight=False)
 

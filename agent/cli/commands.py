@@ -248,7 +248,7 @@ async def list_threads(runtime: CliRuntime, creds: UserCredentials) -> list[dict
         try:
             with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
                 rows = db.execute("SELECT key, value FROM store WHERE prefix = ?", (".".join(namespace),)).fetchall()
-            return _sorted([{"thread_id": key, **json.loads(value)} for key, value in rows])
+            return await _with_status(url, [{"thread_id": key, **json.loads(value)} for key, value in rows])
         except (sqlite3.Error, ValueError, TypeError):
             pass
     if url.startswith(("postgresql://", "postgres://")):
@@ -260,7 +260,16 @@ async def list_threads(runtime: CliRuntime, creds: UserCredentials) -> list[dict
     async with Store.from_conn_string(url) as store:
         await store.setup()
         items = await store.asearch(namespace, limit=100)
-    return _sorted([{"thread_id": i.key, **i.value} for i in items])
+    return await _with_status(resolve_url(runtime.settings), [{"thread_id": i.key, **i.value} for i in items])
+
+
+async def _with_status(url: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sorted, and a conversation cut off mid-run (recorded "running", run by no live process) shown as
+    resumable."""
+    from agent.persistence import interrupted_status
+
+    return [{**row, "status": await interrupted_status(url, row["thread_id"], row.get("status", ""))}
+            for row in _sorted(rows)]
 
 
 def _sorted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
