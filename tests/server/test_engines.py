@@ -7,7 +7,9 @@ one Calendar event."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +21,7 @@ from sandbox.aegra import Aegra
 from sandbox.langgraph_dev import LangGraphDev
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+ROOT = Path(__file__).resolve().parents[2]
 CAL_WRITE = "https://www.googleapis.com/auth/calendar.events"
 EVENTS_PATH = r"^/calendar/v3/calendars/[^/]+/events$"
 
@@ -78,13 +81,23 @@ async def test_cors_is_closed_by_default(engine_server):
 
 
 @pytest.mark.parametrize("engine", ["langgraph-dev", "aegra"])
-@pytest.mark.parametrize("breakage", ["bad key", "broken dependency"])
+@pytest.mark.parametrize("breakage", ["bad key", "broken dependency", "auth path fails"])
 def test_a_server_whose_auth_cannot_load_refuses_to_start(engine, breakage, sandbox, tmp_path, new_database,
                                                            request):
     """Never an anonymous request served: the process exits with one line instead."""
     env = dict(sandbox.env)
     if breakage == "bad key":
         env["VAULT_AGENT_ENCRYPTION_KEY"] = "not-a-key"
+    elif breakage == "auth path fails":  # the configuration names an auth module that fails on import
+        broken = tmp_path / "broken_auth.py"
+        broken.write_text("raise ImportError('no such auth')\n")
+        config = json.loads((ROOT / ("aegra.json" if engine == "aegra" else "langgraph.json")).read_text())
+        config["auth"]["path"] = f"{broken}:auth"
+        config["graphs"] = {k: str(ROOT / v.removeprefix("./")) for k, v in config["graphs"].items()}
+        config["http"]["app"] = str(ROOT / config["http"]["app"].removeprefix("./"))
+        if "dependencies" in config:
+            config["dependencies"] = [str(ROOT)]
+        (tmp_path / "engine.json").write_text(json.dumps(config))
     else:  # a dependency the auth module imports is missing from the deployment
         shadow = tmp_path / "shadow" / "joserfc"
         shadow.mkdir(parents=True)
@@ -93,16 +106,18 @@ def test_a_server_whose_auth_cannot_load_refuses_to_start(engine, breakage, sand
     if engine == "aegra":
         request.getfixturevalue("aegra_ready")
         with new_database() as database_url:
-            server = Aegra(env, tmp_path / "aegra", database_url, processes=1)
-            with pytest.raises(RuntimeError, match="exited") as refused:
+            config = tmp_path / "engine.json" if breakage == "auth path fails" else None
+            server = Aegra(env, tmp_path / "aegra", database_url, processes=1, config=config)
+            with pytest.raises(RuntimeError, match="exited"):
                 server.start_process(0, timeout=90)
             log = server.logs[0].read_text()
     else:
-        server = LangGraphDev(env, workdir=tmp_path / "dev")
-        with pytest.raises(RuntimeError, match="exited") as refused:
+        server = LangGraphDev(env, workdir=tmp_path / "dev",
+                              config=tmp_path / "engine.json" if breakage == "auth path fails" else None)
+        with pytest.raises(RuntimeError, match="exited"):
             server.start(timeout=90)
         log = server.log_path.read_text()
-    assert "vault-agent server:" in log or "joserfc is not installed" in log, str(refused.value)[-2000:]
+    assert any(why in log for why in ("vault-agent server:", "joserfc is not installed", "no such auth")), log[-2000:]
     assert "anonymous" not in log.lower() or "Failed to load custom app" in log
 
 
