@@ -176,6 +176,16 @@ class Tenant:
         self.public_client.public = True
         self.public_client.callbacks = ["http://127.0.0.1/callback", "http://127.0.0.1/"]  # any port (RFC 8252)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A world kept on disk (sandbox/snapshot.py) before CIMD, consent and the redirect-URI rules came
+        gets their defaults, as a tenant keeps its data across a product update."""
+        self.__dict__.update(state)
+        self.__dict__.setdefault("consents", {})
+        self.config.setdefault("client_id_metadata_documents", True)
+        self.app_client.any_loopback = True
+        if not self.public_client.callbacks:
+            self.public_client.callbacks = ["http://127.0.0.1/callback", "http://127.0.0.1/"]
+
     # -- set-up ---------------------------------------------------------------------------------
     @property
     def issuer(self) -> str:

@@ -370,3 +370,25 @@ async def test_registration_by_dcr(mcp_server, control, user, version):
         assert not (await client.client.call_tool("list_github_repositories", {})).is_error
         assert client.storage.client.client_id.startswith("sbx-dcr-")
     assert len(control.requests("auth0", "/oidc/register")) == 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_dns_rebinding_host_and_origin_are_refused(mcp_server, control, user, version):
+    """A page on another site that resolves its name to 127.0.0.1 cannot talk to the server: a foreign Host
+    or Origin is refused before anything else, on either protocol version."""
+    async with mcp_client(mcp_server, control, user["user_id"], version=STATELESS) as client:
+        await client.client.list_tools()
+        token = client.storage.tokens.access_token
+    meta = {"io.modelcontextprotocol/protocolVersion": version,
+            "io.modelcontextprotocol/clientInfo": {"name": "page", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {}}
+    body = ({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}} if version == STATELESS else
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "page", "version": "1"}}})
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": version, "Mcp-Method": body["method"]}
+    ok = httpx.post(mcp_server["mcp"], json=body, headers=headers, timeout=30)
+    assert ok.status_code == 200, ok.text
+    for bad in ({"Host": "evil.example"}, {"Origin": "http://evil.example"}):
+        refused = httpx.post(mcp_server["mcp"], json=body, headers={**headers, **bad}, timeout=30)
+        assert refused.status_code in (403, 421), (bad, refused.status_code, refused.text)
