@@ -1,6 +1,6 @@
-"""A message sent to the LangGraph server while the thread's pause waits — as Agent Chat UI sends it (a
-made-up reply "Successfully handled tool call." with an id `do-not-render-…` for every unanswered tool
-call, then the message), and as a plain client sends it. The pause must be kept with its link, and after
+"""A message sent to the server (`langgraph dev`, and Aegra) while the thread's pause waits — as Agent Chat
+UI sends it (a made-up reply "Successfully handled tool call." with an id `do-not-render-…` for every
+unanswered tool call, then the message), and as a plain client sends it. The pause must be kept with its link, and after
 Allow (the server's own callback resumes the thread) the first question is answered, then the new one;
 no AI tool call is left without its real reply."""
 
@@ -28,8 +28,8 @@ async def send(client, thread_id: str, new_messages: list[dict]) -> dict:
 
 @pytest.mark.parametrize("ui_reply", [True, False], ids=["agent-chat-ui", "plain client"])
 async def test_a_message_while_paused_keeps_the_pause_and_both_questions_are_answered(
-        langgraph_server, control, user, ui_reply):
-    client, _ = client_for(langgraph_server, control, user)
+        engine_server, control, user, ui_reply):
+    client, _ = client_for(engine_server, control, user)
     thread_id = (await client.threads.create())["thread_id"]
     first = await pause(client, thread_id)
     [call] = (await messages(client, thread_id))[-1]["tool_calls"]
