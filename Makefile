@@ -26,15 +26,20 @@ help:
 	@echo "make lock    - re-resolve requirements.lock from pyproject.toml"
 	@echo "make lint    - ruff (pyflakes, import order, unused arguments); part of make test"
 
+# Says what it does at each step: on a fresh clone this takes a minute or two (uv shows its own progress).
 $(STAMP): requirements.lock pyproject.toml
+	@echo "Setting up $(VENV) from requirements.lock (first run: a minute or two; later runs skip this)…"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -c 'import uv' 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.8
-	$(BIN)/uv pip sync -q --compile-bytecode --python $(BIN)/python requirements.lock
-	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@$(BIN)/python -c 'import uv' 2>/dev/null || { echo "  installing uv…"; $(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.8; }
+	@echo "  installing the locked packages…"
+	@$(BIN)/uv pip sync --compile-bytecode --python $(BIN)/python requirements.lock
+	@$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@# Bytecode up front: with PYTHONDONTWRITEBYTECODE set (common in containers) every start would
 	@# otherwise recompile LangGraph & co. from source (vault-agent threads: 5.6 s → 1.3 s).
+	@echo "  compiling bytecode…"
 	@$(BIN)/python -m compileall -q -j 0 agent auth tools sandbox >/dev/null
 	@touch $(STAMP)
+	@echo "Ready. Commands: $(BIN)/vault-agent --help (or: source $(BIN)/activate, then vault-agent …)"
 
 $(AEGRA_STAMP): requirements-aegra.lock pyproject.toml $(STAMP)
 	@test -n "$(PYTHON312)" || { echo "Aegra needs Python >= 3.12: install python3.12 or set PYTHON312=/path/to/python3.12"; exit 2; }

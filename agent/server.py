@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from agent.auth_guard import require_auth_module
 from agent.engine_resume import own_url, resume_thread
 from agent.pages import page
 from auth import langgraph_auth  # noqa: F401 - fail closed at start-up on every engine (see that module)
@@ -140,6 +141,7 @@ class RefuseInternalRoutes:
         await self.app(scope, receive, send)
 
 
+require_auth_module()  # before any request: never served anonymously (agent/auth_guard.py)
 app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Aegra takes only FastAPI apps
 app.add_api_route("/auth/callback", callback, methods=["GET"], include_in_schema=False)
 app.add_middleware(RefuseInternalRoutes)

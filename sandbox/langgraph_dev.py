@@ -32,7 +32,10 @@ def _free_port() -> int:
 
 
 class LangGraphDev:
-    def __init__(self, env: dict[str, str], workdir: Path | None = None, port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], workdir: Path | None = None, port: int | None = None,
+                 config: Path | None = None) -> None:
+        """`config`: a langgraph.json of the caller's (absolute paths) instead of the repo's."""
+        self.config = config
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="vault-agent-langgraph-"))
@@ -57,6 +60,8 @@ class LangGraphDev:
         return path.read_text().strip()
 
     def _write_config(self) -> Path:
+        if self.config is not None:
+            return self.config
         config = json.loads((ROOT / "langgraph.json").read_text())
         config["dependencies"] = [str(ROOT)]
         config["graphs"] = {k: str(ROOT / v.removeprefix("./")) for k, v in config["graphs"].items()}

@@ -218,6 +218,16 @@ def resolve_thread(given: str, rows: list[dict[str, Any]]) -> str:
 THREADS_NAMESPACE = "vault_agent_threads"  # the namespace agent.session_runner writes conversations under
 
 
+def has_local_threads(runtime: CliRuntime) -> bool:
+    """False only when the default SQLite file does not exist yet (no conversation was ever saved)."""
+    from pathlib import Path
+
+    from agent.persistence import resolve_url
+
+    url = resolve_url(runtime.settings)
+    return not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
+
+
 async def list_threads(runtime: CliRuntime, creds: UserCredentials) -> list[dict[str, Any]]:
     """The user's conversations straight from the store: no graph, no model client, no checkpointer —
     `vault-agent threads` should answer in well under a second. For the default SQLite file it reads the

@@ -183,7 +183,7 @@ def remembered_sandbox_user(runtime: CliRuntime) -> "UserCredentials | None":
 
     from auth.credentials import UserCredentials
 
-    if not runtime.wants_sandbox:
+    if not runtime.wants_sandbox or logged_out(runtime.settings):
         return None
     from auth.files import read_private
 
@@ -237,14 +237,19 @@ async def agent_session(runtime: CliRuntime, user: UserCredentials) -> AsyncIter
             await services.aclose()
 
 
+# What /etc/localtime or TZ often name UTC by: shown as "UTC", the name the server and notebooks use.
+UTC_ALIASES = {"Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "UCT", "Universal", "Zulu"}
+
+
 def local_timezone(settings: Settings) -> str:
+    """The user's time zone: VAULT_AGENT_TIMEZONE as given, else the system's (TZ, /etc/localtime), else UTC."""
     if settings.vault_agent_timezone:
         return settings.vault_agent_timezone
-    tz = os.environ.get("TZ", "")
-    if tz and "/" in tz:
-        return tz
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and ("/" in tz or tz in UTC_ALIASES):
+        return "UTC" if tz in UTC_ALIASES else tz
     try:
-        link = os.readlink("/etc/localtime")
-        return link.split("zoneinfo/", 1)[1]
+        name = os.readlink("/etc/localtime").split("zoneinfo/", 1)[1]
     except (OSError, IndexError):
         return "UTC"
+    return "UTC" if name in UTC_ALIASES else name

@@ -7,7 +7,9 @@ one Calendar event."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,12 +21,13 @@ from sandbox.aegra import Aegra
 from sandbox.langgraph_dev import LangGraphDev
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+ROOT = Path(__file__).resolve().parents[2]
 CAL_WRITE = "https://www.googleapis.com/auth/calendar.events"
 EVENTS_PATH = r"^/calendar/v3/calendars/[^/]+/events$"
 
 
 async def test_pause_click_and_the_callback_resumes(engine_server, control, user):
-    client, _ = client_for(engine_server, control, user)
+    client, session = client_for(engine_server, control, user)
     thread = await client.threads.create()
     request = await pause(client, thread["thread_id"])
 
@@ -38,6 +41,13 @@ async def test_pause_click_and_the_callback_resumes(engine_server, control, user
     assert "Team standup" in answer and "Design review with Priya" in answer
     runs = await client.runs.list(thread["thread_id"])
     assert len(runs) == 2 and {r["status"] for r in runs} <= {"success", "interrupted"}  # client's, callback's
+
+    if engine_server["engine"] == "aegra":  # what Aegra persists (every table) and logs: no token
+        seen = _database_text(engine_server["database_url"])
+        seen += "".join(log.read_text(errors="replace") for log in engine_server["aegra"].logs)
+        for secret in (session["access_token"], session["refresh_token"], session["access_token"].split(".")[1]):
+            assert secret not in seen
+        assert seen.count(session["id_token"]) == seen.count("id_token_hint=" + session["id_token"]) > 0  # the link
 
 
 async def test_deny_finishes_the_thread(engine_server, control, user):
@@ -78,13 +88,23 @@ async def test_cors_is_closed_by_default(engine_server):
 
 
 @pytest.mark.parametrize("engine", ["langgraph-dev", "aegra"])
-@pytest.mark.parametrize("breakage", ["bad key", "broken dependency"])
+@pytest.mark.parametrize("breakage", ["bad key", "broken dependency", "auth path fails"])
 def test_a_server_whose_auth_cannot_load_refuses_to_start(engine, breakage, sandbox, tmp_path, new_database,
                                                            request):
     """Never an anonymous request served: the process exits with one line instead."""
     env = dict(sandbox.env)
     if breakage == "bad key":
         env["VAULT_AGENT_ENCRYPTION_KEY"] = "not-a-key"
+    elif breakage == "auth path fails":  # the configuration names an auth module that fails on import
+        broken = tmp_path / "broken_auth.py"
+        broken.write_text("raise ImportError('no such auth')\n")
+        config = json.loads((ROOT / ("aegra.json" if engine == "aegra" else "langgraph.json")).read_text())
+        config["auth"]["path"] = f"{broken}:auth"
+        config["graphs"] = {k: str(ROOT / v.removeprefix("./")) for k, v in config["graphs"].items()}
+        config["http"]["app"] = str(ROOT / config["http"]["app"].removeprefix("./"))
+        if "dependencies" in config:
+            config["dependencies"] = [str(ROOT)]
+        (tmp_path / "engine.json").write_text(json.dumps(config))
     else:  # a dependency the auth module imports is missing from the deployment
         shadow = tmp_path / "shadow" / "joserfc"
         shadow.mkdir(parents=True)
@@ -93,16 +113,18 @@ def test_a_server_whose_auth_cannot_load_refuses_to_start(engine, breakage, sand
     if engine == "aegra":
         request.getfixturevalue("aegra_ready")
         with new_database() as database_url:
-            server = Aegra(env, tmp_path / "aegra", database_url, processes=1)
-            with pytest.raises(RuntimeError, match="exited") as refused:
+            config = tmp_path / "engine.json" if breakage == "auth path fails" else None
+            server = Aegra(env, tmp_path / "aegra", database_url, processes=1, config=config)
+            with pytest.raises(RuntimeError, match="exited"):
                 server.start_process(0, timeout=90)
             log = server.logs[0].read_text()
     else:
-        server = LangGraphDev(env, workdir=tmp_path / "dev")
-        with pytest.raises(RuntimeError, match="exited") as refused:
+        server = LangGraphDev(env, workdir=tmp_path / "dev",
+                              config=tmp_path / "engine.json" if breakage == "auth path fails" else None)
+        with pytest.raises(RuntimeError, match="exited"):
             server.start(timeout=90)
         log = server.log_path.read_text()
-    assert "vault-agent server:" in log or "joserfc is not installed" in log, str(refused.value)[-2000:]
+    assert any(why in log for why in ("vault-agent server:", "joserfc is not installed", "no such auth")), log[-2000:]
     assert "anonymous" not in log.lower() or "Failed to load custom app" in log
 
 
@@ -139,6 +161,18 @@ async def test_kill_9_of_the_executing_process_the_other_finishes_with_one_event
         assert title in (await messages(survivor, thread["thread_id"]))[-1]["content"]
     finally:
         aegra.start_process(executing)  # the session's server goes on with two processes
+
+
+def _database_text(url: str) -> str:
+    """Every row of every table of the database, as text."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
+            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")]
+        return "".join(bytes(value).decode("latin-1") if isinstance(value, (bytes, memoryview)) else str(value)
+                       for table in tables for row in conn.execute(f"SELECT * FROM {table}") for value in row)
 
 
 def _posts(control) -> list[dict]:
