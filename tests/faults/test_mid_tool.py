@@ -80,13 +80,18 @@ async def killed_mid_insert(sandbox, control, user, settings, thread: str, title
     await _until(lambda: len(events_titled(control, user, title)) == 1, "the in-flight insert landed")
 
 
-@pytest.mark.parametrize("how", ["reopen", "new message"])
-async def test_sigkill_mid_write_then_finish_writes_once(sandbox, sqlite_settings, control, user, how):
+@pytest.mark.parametrize(("how", "backend"), [("reopen", "sqlite"), ("new message", "sqlite"),
+                                              ("reopen", "postgres")])
+async def test_sigkill_mid_write_then_finish_writes_once(sandbox, sqlite_settings, control, user, how, backend,
+                                                         request):
+    settings = sqlite_settings
+    if backend == "postgres":  # the lock a dead process held is an advisory lock of its lost connection
+        settings = settings.model_copy(update={"vault_agent_db_url": request.getfixturevalue("faults_postgres_url")})
     control.seed_tokenset(user["user_id"], "google-oauth2", [CAL_WRITE])  # linked: this run never pauses
     thread, title = new_thread(), f"Killed {uuid.uuid4().hex[:6]}"
-    await killed_mid_insert(sandbox, control, user, sqlite_settings, thread, title)
+    await killed_mid_insert(sandbox, control, user, settings, thread, title)
 
-    async with agent_session(sqlite_settings, control, user) as session:
+    async with agent_session(settings, control, user) as session:
         assert await session.unfinished(thread) and not await session.pending(thread)
         assert [row["status"] for row in await session.threads()] == [INTERRUPTED]
         if how == "reopen":
