@@ -369,6 +369,7 @@ class Chat:
                           "that already happened is not repeated).[/dim]")
             return await self.run_turn(session.reopen(thread_id, stale=self._stale))
         if not pending:
+            await session.settle_status(thread_id)
             console.print(f"[dim]Now in conversation {thread_id}; nothing is waiting there.[/dim]")
             return True
         if any(self._stale(item) for item in pending):
