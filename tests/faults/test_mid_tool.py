@@ -210,3 +210,21 @@ async def test_a_thread_that_died_after_its_last_step_is_not_offered_for_resumin
         assert [r["status"] for r in await session.threads()] == [INTERRUPTED]
         await session.settle_status(thread)
         assert [r["status"] for r in await session.threads()] == ["done"]
+
+
+async def test_resume_of_a_thread_another_process_is_running_waits_for_it(sqlite_settings, control, user):
+    """While a live process runs the thread, `resume` does not run it a second time: it waits for the
+    thread's lock, then finds nothing left to do."""
+    control.seed_tokenset(user["user_id"], "github", ["repo"])
+    async with agent_session(sqlite_settings, control, user) as session:
+        thread = new_thread()
+        events = session.stream(thread, "List my GitHub repositories")
+        first = await anext(events)  # the run holds the thread's lock from its start
+        assert first is not None and await interrupted_status(session.persistence.url, thread, RUNNING) == RUNNING
+        waiting = asyncio.ensure_future(run(session.reopen(thread)))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # blocked on the lock the running stream holds
+        _, final = await run(events)
+        assert "Repositories" in final or "vault-agent-demo" in final
+        assert await waiting == ([], "")  # nothing was run twice
+        assert [r["status"] for r in await session.threads()] == ["done"]
