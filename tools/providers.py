@@ -52,9 +52,12 @@ GOOGLE = Provider(
 )
 GITHUB = Provider(
     "github", "GitHub",
-    # private repositories and their issues need `repo`; GitHub has no read-only variant of it
-    capabilities={"read": ("repo",), "write": ("repo",)},
-    scope_words={"repo": "read and write your repositories and issues", "public_repo": "your public repositories"},
+    # The least GitHub allows: reading public repositories and their issues needs no scope at all, opening an
+    # issue in a public one `public_repo`; a private repository needs `repo` (GitHub has no read-only variant),
+    # asked for only when a tool meets one (GitHub answers 404 for a private repository it may not show).
+    capabilities={"read": (), "write": ("public_repo",), "private": ("repo",)},
+    scope_words={"repo": "read and write your repositories and issues, private ones included",
+                 "public_repo": "open issues and make changes in your public repositories"},
     aliases=("gh",),
 )
 

@@ -313,7 +313,7 @@ class Chat:
     def _show_request(self, item: "AuthorizationNeeded") -> None:
         r = item.request
         provider = label(r.connection)
-        access = "\n".join(f"  • {describe_scope(s)}" for s in r.scopes)
+        access = "\n".join(f"  • {describe_scope(s)}" for s in r.scopes) or "  • see what is public (no other access)"
         why = "needs more access to" if r.reason == "insufficient_scope" else "needs access to"
         body = Text.assemble(
             (f"The assistant {why} your {provider} to run {r.tool}.\n", "bold"),
