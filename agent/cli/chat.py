@@ -368,8 +368,17 @@ class Chat:
             console.print(f"[dim]Now in conversation {thread_id}: finishing what was interrupted there (a write "
                           "that already happened is not repeated).[/dim]")
             return await self.run_turn(session.reopen(thread_id, stale=self._stale))
-        if not pending:
-            console.print(f"[dim]Now in conversation {thread_id}; nothing is waiting there.[/dim]")
+        if not pending:  # show how it ended (as `--remote` does for a thread the server finished meanwhile)
+            from langchain_core.messages import AIMessage
+
+            state = await session.graph.aget_state(session.config(thread_id))
+            last = (state.values.get("messages") or [None])[-1]
+            answer = last.content if isinstance(last, AIMessage) and isinstance(last.content, str) else ""
+            console.print(f"[dim]Now in conversation {thread_id}; nothing is waiting there"
+                          f"{' — its last answer:' if answer else '.'}[/dim]")
+            if answer:
+                console.print("[bold cyan]agent ›[/bold cyan] ", end="")
+                console.print(plain(answer), markup=False, highlight=False)
             return True
         if any(self._stale(item) for item in pending):
             console.print("[dim]The earlier authorization link can no longer be used (it expired, or the "
