@@ -95,6 +95,11 @@ def _sends(state: State, calls: list[ToolCall]) -> list[Send]:
     return [Send("tools", {"__type": "tool_call_with_context", "tool_call": call, "state": state}) for call in calls]
 
 
+def route_start(state: State) -> str:
+    """New input goes to the model, unless a tool call is unsettled (no extra step in the common case)."""
+    return "settle" if unsettled(state["messages"])[1] else "call_model"
+
+
 def route_settled(state: State) -> list[Send] | str:
     calls = unsettled(state["messages"])[1]
     return _sends(state, calls) if calls else "call_model"
@@ -134,7 +139,7 @@ def build_graph(*, checkpointer=None, store=None, tools: Sequence[BaseTool] | No
     builder.add_node("call_model", call_model if tools is TOOLS else make_call_model(tools))
     builder.add_node("tools", ToolNode(tools))
     builder.add_node("release", release)
-    builder.add_edge(START, "settle")
+    builder.add_conditional_edges(START, route_start, ["settle", "call_model"])
     builder.add_conditional_edges("settle", route_settled, ["tools", "call_model"])
     builder.add_conditional_edges("call_model", route_tool_calls, ["tools", "release", END])
     builder.add_edge("tools", "call_model")

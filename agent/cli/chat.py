@@ -369,6 +369,7 @@ class Chat:
                           "that already happened is not repeated).[/dim]")
             return await self.run_turn(session.reopen(thread_id, stale=self._stale))
         if not pending:  # show how it ended (as `--remote` does for a thread the server finished meanwhile)
+            await session.settle_status(thread_id)
             from langchain_core.messages import AIMessage
 
             state = await session.graph.aget_state(session.config(thread_id))

@@ -27,7 +27,7 @@ EVENTS_PATH = r"^/calendar/v3/calendars/[^/]+/events$"
 
 
 async def test_pause_click_and_the_callback_resumes(engine_server, control, user):
-    client, _ = client_for(engine_server, control, user)
+    client, session = client_for(engine_server, control, user)
     thread = await client.threads.create()
     request = await pause(client, thread["thread_id"])
 
@@ -41,6 +41,13 @@ async def test_pause_click_and_the_callback_resumes(engine_server, control, user
     assert "Team standup" in answer and "Design review with Priya" in answer
     runs = await client.runs.list(thread["thread_id"])
     assert len(runs) == 2 and {r["status"] for r in runs} <= {"success", "interrupted"}  # client's, callback's
+
+    if engine_server["engine"] == "aegra":  # what Aegra persists (every table) and logs: no token
+        seen = _database_text(engine_server["database_url"])
+        seen += "".join(log.read_text(errors="replace") for log in engine_server["aegra"].logs)
+        for secret in (session["access_token"], session["refresh_token"], session["access_token"].split(".")[1]):
+            assert secret not in seen
+        assert seen.count(session["id_token"]) == seen.count("id_token_hint=" + session["id_token"]) > 0  # the link
 
 
 async def test_deny_finishes_the_thread(engine_server, control, user):
@@ -154,6 +161,18 @@ async def test_kill_9_of_the_executing_process_the_other_finishes_with_one_event
         assert title in (await messages(survivor, thread["thread_id"]))[-1]["content"]
     finally:
         aegra.start_process(executing)  # the session's server goes on with two processes
+
+
+def _database_text(url: str) -> str:
+    """Every row of every table of the database, as text."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
+            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")]
+        return "".join(bytes(value).decode("latin-1") if isinstance(value, (bytes, memoryview)) else str(value)
+                       for table in tables for row in conn.execute(f"SELECT * FROM {table}") for value in row)
 
 
 def _posts(control) -> list[dict]:
