@@ -363,6 +363,13 @@ class Chat:
             return None
         self.thread_id = thread_id
         self._left.pop(thread_id, None)
+        from agent.persistence import thread_busy
+
+        if await thread_busy(session.persistence.url, thread_id):
+            console.print(f"[dim]Conversation {thread_id} is running in another vault-agent right now: waiting "
+                          "for it to finish first (Ctrl-C to stop waiting).[/dim]")
+            async with session.persistence.thread_lock(thread_id):
+                pass
         pending = await session.pending(thread_id)
         if not pending and await session.unfinished(thread_id):  # cut off mid-run (killed, Ctrl-C): finish it
             console.print(f"[dim]Now in conversation {thread_id}: finishing what was interrupted there (a write "
