@@ -69,6 +69,11 @@ def github_error(response: httpx.Response) -> ProviderError | None:
         if not granted & accepted:
             return ProviderInsufficientScope("more GitHub access is needed")
     if status == 404:
+        granted = {s.strip() for s in response.headers.get("x-oauth-scopes", "").split(",") if s.strip()}
+        if "x-oauth-scopes" in response.headers and "repo" not in granted:
+            # GitHub hides a private repository it may not show behind a 404: only `repo` can tell.
+            return ProviderInsufficientScope("the repository is not public, or does not exist",
+                                             required=GITHUB.scopes("private"))
         return ProviderError("not found (or not visible to this account)")
     return ProviderError(f"GitHub answered {status}: {error_field(response, 'message')}".strip())
 
@@ -115,6 +120,8 @@ async def list_github_repositories(token: ProviderToken) -> str:
              f"{r.get('open_issues_count', 0)} open issues){': ' + r['description'] if r.get('description') else ''}"
              for r in repos]
     more = "\n(more repositories not shown)" if 'rel="next"' in response.headers.get("link", "") else ""
+    if "repo" not in token.scopes:  # read with no scope: GitHub shows public repositories only
+        more += "\n(private repositories are not listed: reading them needs GitHub's `repo` permission)"
     return "Repositories:\n" + "\n".join(lines) + more
 
 
