@@ -36,8 +36,10 @@ class Context:
     # A surface without LangGraph interrupts (the MCP server) asks for authorization its own way:
     # `await ask_authorization(tool, connection, step_up)` answers like `interrupt()` would, or raises.
     ask_authorization: Callable[..., Awaitable[Any]] | None = field(default=None, repr=False)
-    # Server only: what a pending link request keeps so the callback can resume as the user (sealed).
-    link_extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Server only: the run's sealed credential envelope, which a pending link request keeps so the
+    # callback can resume as the user; and that the link page signs the user in when it is opened.
+    envelope: str = field(default="", repr=False)
+    sign_in_at_click: bool = False
     timezone_note: str | None = field(default=None, repr=False)
 
     def __init__(self, user: UserCredentials | None = None, timezone: str = "UTC",
@@ -51,7 +53,8 @@ class Context:
         self.timezone_note = None if self.timezone == timezone or not timezone else resolve_zone(str(timezone))[1]
         self.services = services if isinstance(services, Services) else default_services()
         self.ask_authorization = ask_authorization if callable(ask_authorization) else None
-        self.link_extra = {}
+        self.envelope = ""
+        self.sign_in_at_click = False
 
 
 def _valid_zone(name: Any) -> bool:
@@ -74,16 +77,17 @@ def current_context(*, require_user: bool = False) -> Context:
         timezone = services.settings.vault_agent_timezone
     context = Context(timezone=timezone or "UTC", services=services)
     try:
-        context.user, context.link_extra = _server_user(runtime, services)
+        context.user, context.envelope = _server_user(runtime, services)
+        context.sign_in_at_click = True  # a bearer-only client: the link page mints what linking needs
     except AuthError:
         if require_user:
             raise
     return context
 
 
-def _server_user(runtime: Any, services: Services) -> tuple[UserCredentials, dict[str, Any]]:
-    """The run's user from its sealed envelope, plus what a link request must keep to resume as them."""
-    from auth.server_auth import ENVELOPE_FIELD, sealer
+def _server_user(runtime: Any, services: Services) -> tuple[UserCredentials, str]:
+    """The run's user from its sealed envelope, and the envelope (a link request keeps it to resume as them)."""
+    from auth.run_credentials import ENVELOPE_FIELD, sealer
 
     user = runtime.server_info.user if runtime.server_info else None
     if user is None:
@@ -94,7 +98,7 @@ def _server_user(runtime: Any, services: Services) -> tuple[UserCredentials, dic
         raise SessionExpired("This run has no authenticated user with credentials: call the server with "
                              "Authorization: Bearer <access token>.")
     envelope = sealer(services.settings).open(sealed, identity)
-    return envelope.credentials(), {"envelope": sealed}
+    return envelope.credentials(), sealed
 
 
 def _field(user: Any, name: str) -> str:
