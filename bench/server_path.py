@@ -50,8 +50,7 @@ async def _trivial(url: str, session: dict[str, Any]) -> bool:
 
 
 async def _flow(url: str, control, user: dict[str, Any], session: dict[str, Any]) -> bool:
-    client = get_client(url=url, headers={"Authorization": f"Bearer {session['access_token']}",
-                                          "X-Id-Token": session["id_token"]})
+    client = get_client(url=url, headers={"Authorization": f"Bearer {session['access_token']}"})
     thread = await client.threads.create()
     tid = thread["thread_id"]
     run = await client.runs.create(tid, "agent", input={"messages": [

@@ -9,23 +9,16 @@ from typing import Any
 
 from langgraph_sdk import get_client
 
-from auth.linking import MY_ACCOUNT_SCOPES
-
 AUDIENCE = "https://vault-agent.sandbox/api"
 ASK_CALENDAR = {"messages": [{"role": "user", "content": "What's on my calendar tomorrow?"}]}
 
 
-def client_for(server: dict, control, user: dict, *, id_token: bool = True, my_account_audience: str = ""):
-    """An SDK client authenticated as `user` the way a real client is (see README › LangGraph server)."""
+def client_for(server: dict, control, user: dict, **headers: str):
+    """An SDK client authenticated as `user` the way a standard client is: a bearer token and nothing
+    else (README › LangGraph server). `headers` adds others (say what an older client sent)."""
     session = control.session(user["user_id"], audience=AUDIENCE)
-    headers = {"Authorization": f"Bearer {session['access_token']}"}
-    if id_token:
-        headers["X-Id-Token"] = session["id_token"]
-    if my_account_audience:  # Connected Accounts: a My Account API token (audience <tenant>/me/)
-        me = control.session(user["user_id"], scope=MY_ACCOUNT_SCOPES, audience=my_account_audience)
-        headers["X-My-Account-Token"] = me["access_token"]
-        session = dict(session, my_account_token=me["access_token"])
-    return get_client(url=server["url"], headers=headers), session
+    sent = {"Authorization": f"Bearer {session['access_token']}", **headers}
+    return get_client(url=server["url"], headers=sent), session
 
 
 async def wait_idle(client, thread_id: str, timeout: float = 90) -> dict:
