@@ -60,7 +60,7 @@ OUTCOME_PAGES: dict[type[LinkOutcome], Look] = {
     Authorized: Look("Access granted", 200, "{label} is connected."),
     Declined: Look("Access declined", 200, "You declined access to {label}. The assistant will tell you what "
                    "it could not do."),
-    Expired: Look("This link has expired", 400, "Ask the assistant again for a new link."),
+    Expired: Look("This link has expired", 410, "Ask the assistant again for a new link."),
     RetryLater: Look("Please try again", 503, "{message}"),
     WrongAccount: Look("Wrong account", 403, "You signed in as another user than the one the assistant works "
                        "for. Sign in with that account and open the link again."),

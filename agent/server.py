@@ -175,8 +175,8 @@ async def link_page(request: Request) -> Response:
     """`GET /link/{state}`: sign the user in at the tenant, then on to the linking."""
     linker, sign_in = await _linking()
     link = await linker.pending.get(request.path_params["state"])
-    if link is None or not link.sign_in_at_click:
-        return _show(Failed(None, "unknown_state", "This authorization link is unknown or was already used."), 0)
+    if link is None or not link.sign_in_at_click:  # used, or never made here: as the MCP pages say it
+        return _show(Expired(None), 0)
     if link.is_expired():
         return _show(Expired(link), 0)
     target = await sign_in.begin(link.state, link.user_sub, link.redirect_uri)
