@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import httpx
 from langgraph_sdk import get_client
 
 AUDIENCE = "https://vault-agent.sandbox/api"
@@ -50,3 +51,26 @@ def persisted_text(workdir: Path) -> str:
         if path.is_file() and path.name not in ("server.log", "encryption.key"):
             text += path.read_bytes().decode("latin-1")
     return text
+
+
+def title(page) -> str:
+    """The `<title>` of an HTML page (httpx response)."""
+    import re
+
+    found = re.search(r"<title>(.*?)</title>", page.text, re.S)
+    return found.group(1) if found else ""
+
+
+def open_link_as(url: str, control, auth0_url: str, user_id: str, action: str = "approve"):
+    """A browser opening an app's link page, logging in at the tenant as `user_id` (the sandbox's control
+    API plays the tenant's pages), and following every redirect: the last page the app shows."""
+    with httpx.Client(timeout=60) as http:
+        for _ in range(10):
+            if url.startswith(auth0_url):
+                url = control.authorize(url, user_id, action)
+                continue
+            response = http.get(url)
+            if response.status_code not in (301, 302, 303, 307):
+                return response
+            url = response.headers["location"]
+    raise AssertionError("too many redirects")
