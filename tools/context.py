@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 @dataclass(init=False)
 class Context:
     user: UserCredentials | None = None
-    timezone: str = "UTC"
+    # The user's IANA zone; left out, `VAULT_AGENT_TIMEZONE` of the process that runs the graph, else UTC.
+    timezone: str = ""
     services: Services = field(default=None, repr=False)  # type: ignore[assignment]
     # A surface without LangGraph interrupts (the MCP server) asks for authorization its own way:
     # `await ask_authorization(tool, connection, step_up)` answers like `interrupt()` would, or raises.
@@ -42,16 +43,17 @@ class Context:
     sign_in_at_click: bool = False
     timezone_note: str | None = field(default=None, repr=False)
 
-    def __init__(self, user: UserCredentials | None = None, timezone: str = "UTC",
+    def __init__(self, user: UserCredentials | None = None, timezone: str = "",
                  services: Services | None = None, ask_authorization: Callable[..., Awaitable[Any]] | None = None,
                  **ignored: Any) -> None:  # noqa: ARG002 - dropped on purpose, see below
         """Unknown keys (a client's `configurable`/`context` becomes this dict on the server) are dropped,
         and so is anything a JSON value could smuggle in where an object is expected."""
         self.user = user if isinstance(user, UserCredentials) else None
-        self.timezone = timezone if _valid_zone(timezone) else "UTC"
-        # Said along with the tools' answers when the zone asked for was not a real one (tools/zones.py).
-        self.timezone_note = None if self.timezone == timezone or not timezone else resolve_zone(str(timezone))[1]
         self.services = services if isinstance(services, Services) else default_services()
+        asked = timezone if isinstance(timezone, str) and timezone else self.services.settings.vault_agent_timezone
+        self.timezone = asked if _valid_zone(asked) else "UTC"
+        # Said along with the tools' answers when the zone asked for was not a real one (tools/zones.py).
+        self.timezone_note = None if self.timezone == asked or not asked else resolve_zone(str(asked))[1]
         self.ask_authorization = ask_authorization if callable(ask_authorization) else None
         self.envelope = ""
         self.sign_in_at_click = False
@@ -71,13 +73,14 @@ def current_context(*, require_user: bool = False) -> Context:
     given: Any = runtime.context
     if isinstance(given, Context) and given.user is not None:
         return given
-    timezone = getattr(given, "timezone", None) or (given.get("timezone") if isinstance(given, dict) else None)
-    services = given.services if isinstance(given, Context) else default_services()
-    if not _valid_zone(timezone):
-        timezone = services.settings.vault_agent_timezone
-    context = Context(timezone=timezone or "UTC", services=services)
+    if isinstance(given, Context):  # its zone already fell back to VAULT_AGENT_TIMEZONE when none was given
+        context = Context(timezone=given.timezone, services=given.services)
+        context.timezone_note = given.timezone_note
+    else:
+        asked = given.get("timezone") if isinstance(given, dict) else getattr(given, "timezone", None)
+        context = Context(timezone=asked if isinstance(asked, str) else "")
     try:
-        context.user, context.envelope = _server_user(runtime, services)
+        context.user, context.envelope = _server_user(runtime, context.services)
         context.sign_in_at_click = True  # a bearer-only client: the link page mints what linking needs
     except AuthError:
         if require_user:

@@ -81,14 +81,14 @@ class AccountLinker:
 
     def __init__(self, settings: Settings, store: BaseStore, *, http: httpx.AsyncClient | None = None,
                  oidc: OIDCProvider | None = None, ttl_seconds: float = DEFAULT_TTL_SECONDS,
-                 page_ttl_seconds: float = PAGE_TTL_SECONDS) -> None:
+                 page_ttl_seconds: float | None = None) -> None:
         self.settings = settings
         self.store = store
         self.pending = PendingLinks(store)
         self._http = http or httpx.AsyncClient(timeout=settings.http_timeout_seconds)
         self.oidc = oidc or OIDCProvider(settings, self._http)
         self.ttl_seconds = ttl_seconds
-        self.page_ttl_seconds = page_ttl_seconds
+        self.page_ttl_seconds = page_ttl_seconds or settings.vault_agent_link_page_ttl_seconds or PAGE_TTL_SECONDS
         self._state_locks: dict[str, list[Any]] = {}  # state → [lock, number of completions using it]
         # Tokens from a code exchange whose ID token could not be checked yet (JWKS unreachable), by
         # state, in this process's memory only: the code is spent, so a reload re-checks these instead.
