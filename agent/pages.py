@@ -25,6 +25,7 @@ from auth.linking import (
     TenantRefused,
     WrongAccount,
 )
+from tools.providers import label as provider_label
 
 _STYLE = ("body{font-family:system-ui,sans-serif;background:#f6f7f9;color:#222;margin:0}"
           ".card{background:#fff;max-width:28rem;margin:4rem auto;border:1px solid #d9dce1;border-radius:10px;"
@@ -77,7 +78,8 @@ def outcome_page(outcome: LinkOutcome, *, label: str = "", next_step: str = "", 
     A page that asks to try again is not the end of the flow, so it has no way back."""
     look = OUTCOME_PAGES[type(outcome)]
     message = getattr(outcome, "message", "") or getattr(outcome, "description", "")
-    words = look.words.format(label=label or outcome.connection or "the account", message=message)
+    named = label or (provider_label(outcome.connection) if outcome.connection else "the account")
+    words = look.words.format(label=named, message=message)
     parts = [words, next_step]
     final = not isinstance(outcome, RetryLater)
     if final and not app_url:

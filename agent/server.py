@@ -49,7 +49,6 @@ from auth.run_credentials import PERMISSIONS, sealer, user_dict
 from auth.server_auth import oidc_provider
 from auth.settings import get_settings
 from tools.authorization import resume_map
-from tools.providers import label
 from tools.services import default_services
 
 log = logging.getLogger(__name__)
@@ -166,8 +165,7 @@ def _show(outcome: LinkOutcome, resumed: int | None) -> Response:
         next_step = "The assistant carries on."
     elif resumed and outcome.status == "reissue":
         next_step = "The assistant offers a fresh link."
-    return outcome_page(outcome, label=label(outcome.connection) if outcome.connection else "",
-                        next_step=next_step, app_url=settings.vault_agent_app_url)
+    return outcome_page(outcome, next_step=next_step, app_url=settings.vault_agent_app_url)
 
 
 # -- routes ---------------------------------------------------------------------------------------------

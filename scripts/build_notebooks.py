@@ -72,7 +72,7 @@ async def on_callback(url):
     await answers.put(outcome)
     return outcome, "Back to the notebook: the next cell carries on."
 
-receiver = CallbackReceiver(os.environ["AUTH0_CALLBACK_URL"], on_callback)
+receiver = CallbackReceiver(os.environ["AUTH0_CALLBACK_URL"], on_callback, return_to="the notebook")
 await receiver.start()
 print("listening on", receiver.url)"""),
     ("md", "## 4. Ask for tomorrow's events\nAlice has not linked Google yet, so Token Vault answers `tokenset_not_found` and the run pauses."),

@@ -32,13 +32,14 @@ class CallbackReceiver:
     and why)."""
 
     def __init__(self, callback_url: str, handle: Callable[[str], Awaitable[tuple[Any, str]]],
-                 may_release: Callable[[], str | None] | None = None) -> None:
+                 may_release: Callable[[], str | None] | None = None, *, return_to: str = "the terminal") -> None:
         parts = urlsplit(callback_url)
         if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost") or not parts.port:
             raise ReceiverError(f"AUTH0_CALLBACK_URL must be a loopback http URL with a port for the CLI, "
                                 f"not {callback_url!r}")
         self.url, self.host, self.port, self.path = callback_url, parts.hostname, parts.port, parts.path or "/"
         self.handle = handle
+        self.return_to = return_to  # where the last page sends the user back to
         self.may_release = may_release or (lambda: None)
         self._server = None
         self._task: asyncio.Task | None = None
@@ -61,7 +62,7 @@ class CallbackReceiver:
             what, message = await self.handle(str(request.url))
             if isinstance(what, LinkOutcome):
                 return outcome_page(what, next_step=message, app_url=get_settings().vault_agent_app_url,
-                                    return_to="the terminal")
+                                    return_to=self.return_to)
             return page("Done — you can close this tab" if what else "That did not work", message,
                         200 if what else 400)
 

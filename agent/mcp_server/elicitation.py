@@ -59,7 +59,7 @@ from auth.linking import (
 )
 from auth.linking.sign_in import SIGN_INS
 from auth.oidc import OIDCProvider
-from tools.providers import Provider, find, label
+from tools.providers import Provider, find
 from tools.services import Services
 
 log = logging.getLogger(__name__)
@@ -204,8 +204,7 @@ class Elicitations:
 
     # -- the browser side -----------------------------------------------------------------------
     def _page(self, outcome: LinkOutcome, next_step: str = "") -> Response:
-        return outcome_page(outcome, label=label(outcome.connection) if outcome.connection else "",
-                            next_step=next_step, app_url=self.services.settings.vault_agent_app_url,
+        return outcome_page(outcome, next_step=next_step, app_url=self.services.settings.vault_agent_app_url,
                             return_to="your assistant")
 
     async def open_link(self, request: Request) -> Response:
