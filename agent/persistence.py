@@ -109,7 +109,7 @@ async def _file_lock(path: Path) -> AsyncIterator[None]:
     """An exclusive lock on `path` (created 0600) across processes, waited for off the event loop."""
     import fcntl
 
-    handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+")
+    handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600), "r+")
     try:
         await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
         yield
@@ -155,7 +155,7 @@ def _private_file(path: Path) -> None:
         path.parent.mkdir(parents=True, mode=0o700)
     if path.parent.stat().st_uid == os.getuid():
         path.parent.chmod(0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)  # a planted symlink: refused (ELOOP)
     os.close(fd)
     for name in (path, Path(str(path) + "-wal"), Path(str(path) + "-shm")):
         if name.exists() and name.stat().st_uid == os.getuid():

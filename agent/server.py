@@ -9,28 +9,31 @@ tenant; after the user's answer, `/auth/callback` completes it (`AccountLinker.c
 paused thread by itself — whatever the outcome, by the one resume policy
 (`auth.linking.resume_status`):
 
-- as the thread's owner — the `sub` the pending request was made for — with the run's credential
-  envelope (sealed, `auth/envelope.py`), refreshed with the tokens the sign-in or the code exchange
-  returned. So it needs no token from the browser, works after a restart, and the run can execute in
-  any worker process;
+- as the thread's owner — the `sub` the pending request was made for — through the server's own HTTP API
+  with a single-use resume credential (`agent/engine_resume.py`), so the resumed run passes the same
+  ownership rules as any client's and no engine internals are used;
+- with the run's credential envelope (sealed, `auth/envelope.py`), refreshed with the tokens the
+  sign-in or the code exchange returned. So it needs no token from the browser, works after a restart,
+  and the run can execute in any worker process;
 - even when Auth0 cannot finish the code exchange after the user allowed (the page asks for a reload,
   the thread does not wait for it).
 
-Each outcome's page comes from `agent/pages.py`'s one table. The only redirects go to the tenant's
+Pending links are read from the server's own store (`auth/server_store.py`, `VAULT_AGENT_DB_URL`), where
+the runs' tools keep them, so any process of the server can complete any link. Each outcome's page comes
+from `agent/pages.py`'s one table. The only redirects go to the tenant's
 `/authorize` URL this server built; everything echoed is escaped.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from starlette.applications import Starlette
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
+from agent.engine_resume import own_url, resume_thread
 from agent.pages import outcome_page, page
 from auth.envelope import Envelope, EnvelopeError
 from auth.linking import (
@@ -45,69 +48,22 @@ from auth.linking import (
     resume_status,
 )
 from auth.oidc import InvalidToken
-from auth.run_credentials import PERMISSIONS, sealer, user_dict
+from auth.run_credentials import sealer
 from auth.server_auth import oidc_provider
+from auth.server_store import server_store
 from auth.settings import get_settings
-from tools.authorization import resume_map
 from tools.services import default_services
 
 log = logging.getLogger(__name__)
-GRAPH = "agent"
 MAX_URL = 16384
-_client: Any = None
-
-
-async def _server_store() -> Any:
-    from langgraph_api.store import get_store  # the same store the graph's tools write to
-
-    return await get_store()
-
-
-def _internal_client() -> Any:
-    """One in-process SDK client (ASGI, no network, no TLS) for the server's own API, reused."""
-    global _client
-    if _client is None:
-        from langgraph_sdk import get_client
-
-        _client = get_client()
-    return _client
 
 
 async def _linking() -> tuple[AccountLinker, ClickSignIn]:
     services = default_services()
-    store = await _server_store()
+    store = server_store()
     linker = services.linker(store)
     settings = services.settings
     return linker, ClickSignIn(settings, store, services.http, oidc_provider(), audience=settings.auth0_audience)
-
-
-# -- the thread's resume ------------------------------------------------------------------------------
-async def resume_thread(owner: str, envelope: str, thread_id: str, state: str, status: str) -> int:
-    """Resume every interrupt of `thread_id` waiting on `state` with `status`, as the thread's owner.
-    Returns how many. The one place this server resumes a thread."""
-    from langgraph_api.auth.custom import normalize_user
-    from langgraph_api.utils import with_user
-
-    client = _internal_client()
-    async with with_user(normalize_user(user_dict(owner, envelope)), list(PERMISSIONS)):
-        await _settle(client, thread_id)
-        thread_state = await client.threads.get_state(thread_id)
-        values = resume_map(thread_state.get("interrupts", []), state, status)  # type: ignore[arg-type]
-        if values:
-            await client.runs.create(thread_id, GRAPH, command={"resume": values})
-    return len(values)
-
-
-async def _settle(client: Any, thread_id: str, timeout: float = 60) -> None:
-    """Wait for the thread's running resume (another answer of the same pause) to reach its next pause,
-    so this answer's interrupt is read from the state it will be resumed in, not from a mid-run one."""
-    try:
-        async with asyncio.timeout(timeout):
-            for status in ("running", "pending"):
-                for run in await client.runs.list(thread_id, status=status):
-                    await client.runs.join(thread_id, run["run_id"])
-    except TimeoutError:
-        log.warning("thread %s still busy after %.0f s; resuming anyway", thread_id, timeout)
 
 
 async def _fresh_envelope(link: PendingLink, access_token: str | None, my_account_token: str = "") -> str:
@@ -132,7 +88,7 @@ async def _fresh_envelope(link: PendingLink, access_token: str | None, my_accoun
     return sealer().seal(Envelope(link.user_sub, token, "", my_account, expires_at))
 
 
-async def _resume(outcome: LinkOutcome) -> int | None:
+async def _resume(request: Request, outcome: LinkOutcome) -> int | None:
     """Apply the resume policy to `outcome`'s thread. None when resuming failed (the answer stands)."""
     status = resume_status(outcome)
     link = outcome.link
@@ -141,7 +97,7 @@ async def _resume(outcome: LinkOutcome) -> int | None:
     credentials = outcome.credentials if isinstance(outcome, Authorized) else None
     try:
         envelope = await _fresh_envelope(link, credentials.access_token if credentials else None)
-        return await resume_thread(link.user_sub, envelope, link.thread_id, link.state, status)
+        return await resume_thread(own_url(request.scope), outcome, envelope)
     except Exception as exc:  # the link is answered; say what failed instead of a bare 500
         log.warning("could not resume thread %s: %s", link.thread_id, type(exc).__name__)
         return None
@@ -198,9 +154,11 @@ async def callback(request: Request) -> Response:
         if isinstance(armed, str):
             return RedirectResponse(armed, 302, headers={"cache-control": "no-store",
                                                          "referrer-policy": "no-referrer"})
-        return _show(armed, await _resume(armed))
+        return _show(armed, await _resume(request, armed))
     outcome = await linker.complete(url, _credentials_for)
-    return _show(outcome, await _resume(outcome))
+    return _show(outcome, await _resume(request, outcome))
 
 
-app = Starlette(routes=[Route("/link/{state}", link_page), Route("/auth/callback", callback)])
+app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Aegra takes only FastAPI apps
+app.add_api_route("/link/{state}", link_page, methods=["GET"], include_in_schema=False)
+app.add_api_route("/auth/callback", callback, methods=["GET"], include_in_schema=False)

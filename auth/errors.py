@@ -70,3 +70,40 @@ class LinkingError(AuthError):
         self.retryable = retryable
         self.unconfirmed = unconfirmed
         super().__init__(message)
+
+
+class UnexpectedAnswer(TransientError):
+    """A server answered with valid HTTP whose body is not what its protocol promises (a 200 from a token
+    endpoint that is not a JSON object with a token). Retryable: a proxy or an outage page is the usual
+    cause."""
+
+
+class HTTPError(TransientError):
+    """No usable HTTP answer: the server could not be reached, did not answer in time, or broke the
+    protocol. Raised by `auth/http1.py`; `str(err)` is one sentence naming the server."""
+
+
+class ConnectFailed(HTTPError):
+    """No connection could be opened: nothing was sent."""
+
+
+class TimedOut(HTTPError):
+    """No complete answer within the timeout (the request may have been received)."""
+
+
+class ConnectionClosed(HTTPError):
+    """The server closed the connection before any byte of an answer."""
+
+
+class MalformedAnswer(HTTPError):
+    """The answer broke HTTP/1.1 framing (status line, header fields, lengths, chunks, interim answers)
+    or stopped in the middle."""
+
+
+class AnswerTooLarge(MalformedAnswer):
+    """The answer's header section or body went past the client's limit; the connection was closed."""
+
+
+class InvalidRequest(AuthError):
+    """A request that must not be sent as built (a header value with CR or LF, a malformed header name
+    or target): refused before any byte goes out. Not retryable: the same request fails the same way."""

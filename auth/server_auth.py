@@ -7,10 +7,13 @@ link (`auth/linking/sign_in.py`). Other headers (the `X-Id-Token` / `X-My-Accoun
 clients sent) are ignored.
 
 What a run needs from the token travels *with the run*: the auth user returned here (LangGraph persists
-it with every run) carries it sealed in a credential envelope (`auth/envelope.py`, bound to the `sub`,
-expiring with the access token; `auth/run_credentials.py`). Any process — API server, queue worker,
-another replica, the same server after a restart — can open it with the configured key; nothing
+it with every run) carries it sealed in a credential envelope (`auth/envelope.py`, a JWE naming the
+`sub`, expiring with the access token; `auth/run_credentials.py`). Any process — API server, queue
+worker, another replica, the same server after a restart — can open it with the configured key; nothing
 readable is stored, and no process keeps credentials in memory.
+
+The server's own callback authenticates with a resume credential instead (`auth/resume_credential.py`, a
+JWE only the server key makes): the thread's owner, for reading that thread and creating one run on it.
 
 Authorization: deny by default. Threads are owned by their creator (`metadata.owner`, stamped here and
 never settable by a client), including threads a run creates; assistants are read-only; the store is
@@ -23,14 +26,18 @@ from typing import Any
 
 from langgraph_sdk import Auth
 
+from . import resume_credential
 from .envelope import Envelope
 from .errors import Misconfigured
 from .oidc import InvalidToken, OIDCProvider
 from .run_credentials import ENVELOPE_FIELD, PERMISSIONS, sealer, user_dict
+from .server_store import server_store
 from .settings import Settings, get_settings
 
-__all__ = ["ENVELOPE_FIELD", "PERMISSIONS", "auth", "configuration_problems", "oidc_provider", "sealer",
-           "user_dict"]
+__all__ = ["ENVELOPE_FIELD", "PERMISSIONS", "RESUME_FIELD", "auth", "configuration_problems", "oidc_provider",
+           "sealer", "user_dict"]
+
+RESUME_FIELD = "resume_grant"
 
 auth = Auth()
 _oidc: OIDCProvider | None = None
@@ -57,16 +64,25 @@ def configuration_problems(settings: Settings) -> list[str]:
     return problems
 
 
+def _header(headers: Any, name: bytes) -> str:
+    value = headers.get(name) or headers.get(name.decode())
+    return value.decode() if isinstance(value, bytes) else (value or "")
+
+
 def _unauthorized(detail: str) -> Auth.exceptions.HTTPException:
     return Auth.exceptions.HTTPException(status_code=401, detail=detail)
 
 
 @auth.authenticate
-async def authenticate(authorization: str | None) -> dict[str, Any]:
+async def authenticate(headers: dict) -> dict[str, Any]:
+    """Both engines call this: `langgraph dev` by parameter name (bytes keys), Aegra as
+    `authenticate(headers)` (str keys)."""
     settings = get_settings()
-    scheme, _, token = (authorization or "").partition(" ")
+    scheme, _, token = _header(headers, b"authorization").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("Missing bearer token: send Authorization: Bearer <Auth0 access token>.")
+    if token.count(".") == 4:  # a JWE, not a JWT: only the server's own resume credential can be one
+        return _resume_user(token, settings)
     try:
         claims = await oidc_provider().validate(token, audience=settings.auth0_audience)
     except InvalidToken as exc:
@@ -74,6 +90,35 @@ async def authenticate(authorization: str | None) -> dict[str, Any]:
     sub = claims["sub"]
     envelope = sealer(settings).seal(Envelope(sub, token, expires_at=float(claims["exp"])))
     return user_dict(sub, envelope, claims.get("email", ""))
+
+
+def _resume_user(token: str, settings: Settings) -> dict[str, Any]:
+    """The thread's owner, for the callback's resume only (`auth/resume_credential.py`)."""
+    try:
+        grant = resume_credential.open_grant(sealer(settings).jwe, token)
+    except resume_credential.InvalidResumeCredential as exc:
+        raise _unauthorized("Invalid access token.") from exc
+    return {**user_dict(grant.owner, grant.envelope), RESUME_FIELD: {
+        "thread_id": grant.thread_id, "grant_id": grant.grant_id, "expires_at": grant.expires_at}}
+
+
+def _resume_scope(ctx: Auth.types.AuthContext) -> dict[str, Any] | None:
+    """The resume credential's limits when the caller authenticated with one, else None."""
+    user = ctx.user
+    try:
+        value = user[RESUME_FIELD]
+    except (KeyError, TypeError, AttributeError, NotImplementedError):
+        value = getattr(user, RESUME_FIELD, None)
+    return value if isinstance(value, dict) else None
+
+
+def _forbidden(detail: str = "Not allowed.") -> Auth.exceptions.HTTPException:
+    return Auth.exceptions.HTTPException(status_code=403, detail=detail)
+
+
+def _only_the_resumed_thread(scope: dict[str, Any], value: dict) -> None:
+    if not scope.get("thread_id") or str(value.get("thread_id") or "") != scope["thread_id"]:
+        raise _forbidden("A resume credential is for its own thread only.")
 
 
 # -- authorization --------------------------------------------------------------------------------
@@ -95,19 +140,32 @@ def _stamp_owner(ctx: Auth.types.AuthContext, value: dict) -> dict:
 async def create_thread(ctx: Auth.types.AuthContext, value: dict) -> dict:
     """A new thread (or a copy of the caller's own) belongs to the caller; an existing id of another
     user's thread is a conflict, never a takeover."""
+    if _resume_scope(ctx) is not None:
+        raise _forbidden()
     return _stamp_owner(ctx, value)
 
 
 @auth.on.threads.create_run
 async def create_run(ctx: Auth.types.AuthContext, value: dict) -> dict:
     """Runs on the caller's threads only. A thread the run creates (`if_not_exists="create"`, stateless
-    runs) gets the caller as owner through the run's metadata, which the server copies onto it."""
+    runs) gets the caller as owner through the run's metadata, which the server copies onto it. A resume
+    credential creates one run, on its thread, once."""
+    scope = _resume_scope(ctx)
+    if scope is not None:
+        _only_the_resumed_thread(scope, value)
+        try:
+            await resume_credential.consume(server_store(), str(scope.get("grant_id")),
+                                            float(scope.get("expires_at") or 0))
+        except resume_credential.InvalidResumeCredential as exc:
+            raise _forbidden("This resume credential was already used.") from exc
     return _stamp_owner(ctx, value)
 
 
 @auth.on.threads.update
 async def update_thread(ctx: Auth.types.AuthContext, value: dict) -> dict:
     """The caller's threads only, and `metadata.owner` stays what the server set."""
+    if _resume_scope(ctx) is not None:
+        raise _forbidden()
     metadata = value.get("metadata")
     if isinstance(metadata, dict) and "owner" in metadata and metadata["owner"] != ctx.user.identity:
         raise Auth.exceptions.HTTPException(status_code=403, detail="metadata.owner is set by the server.")
@@ -117,8 +175,14 @@ async def update_thread(ctx: Auth.types.AuthContext, value: dict) -> dict:
 @auth.on.threads.read
 @auth.on.threads.delete
 @auth.on.threads.search
-async def own_threads(ctx: Auth.types.AuthContext, value: dict) -> dict:  # noqa: ARG001 - the handler signature
-    """Every other thread access (runs included) only sees the caller's own threads."""
+async def own_threads(ctx: Auth.types.AuthContext, value: dict) -> dict:
+    """Every other thread access (runs included) only sees the caller's own threads; a resume credential
+    reads its one thread."""
+    scope = _resume_scope(ctx)
+    if scope is not None:
+        if ctx.action not in ("read", "search"):  # listing its runs is a search on that thread
+            raise _forbidden()
+        _only_the_resumed_thread(scope, value)
     return {"owner": ctx.user.identity}
 
 
@@ -131,6 +195,8 @@ async def read_assistants(ctx: Auth.types.AuthContext, value: dict) -> bool:  # 
 
 @auth.on.store
 async def own_store(ctx: Auth.types.AuthContext, value: dict) -> None:
+    if _resume_scope(ctx) is not None:
+        raise _forbidden()
     namespace = tuple(value.get("namespace") or ())
     if not namespace or namespace[0] != ctx.user.identity:
         raise Auth.exceptions.HTTPException(status_code=403, detail="Store namespaces are per user.")

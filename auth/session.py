@@ -2,7 +2,7 @@
 
 Login is the authorization-code flow with PKCE through a loopback redirect (as `gh auth login` does);
 the tokens are kept in the OS keyring when a usable one exists, else in a 0600 JSON file under the
-user's config directory. They are never printed or logged. In sandbox mode a session for a seeded user
+user's config directory (0700; never read or written through a symlink: `auth/files.py`). They are never printed or logged. In sandbox mode a session for a seeded user
 comes from the sandbox's control API, without a browser.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from .authorize_url import Secrets, authorize_url
 from .closing import AsyncClosing
 from .credentials import UserCredentials
 from .errors import Misconfigured, SessionExpired, TransientError
+from .files import private_dir, read_private, write_private
 from .oidc import InvalidToken, OIDCProvider
 from .settings import Settings
 from .token_endpoint import token_request
@@ -45,8 +45,9 @@ class SessionStore:
             import keyring
 
             raw = keyring.get_password(KEYRING_SERVICE, self.key)
-        elif self.path.exists():
-            raw = self.path.read_text()
+        elif self.path.parent.exists():
+            private_dir(self.path.parent)  # tightened to 0700 even if it was made looser
+            raw = read_private(self.path)  # a symlink planted there is not followed
         if not raw:
             return None
         try:
@@ -66,11 +67,7 @@ class SessionStore:
 
             keyring.set_password(KEYRING_SERVICE, self.key, raw)
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(raw)
-        os.chmod(self.path, 0o600)
+        write_private(self.path, raw)  # 0600 in a 0700 directory; a planted symlink is replaced
 
     def delete(self) -> None:
         if self.use_keyring:

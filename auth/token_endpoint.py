@@ -10,12 +10,13 @@ may work in a moment, and the user's session must survive it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import httpx
 
 from .error_body import error_field
-from .errors import Misconfigured, SessionExpired, TransientError
+from .errors import Misconfigured, SessionExpired, TransientError, UnexpectedAnswer
 from .settings import Settings
 
 #: OAuth error codes that say the grant is dead (RFC 6749 §5.2): the session cannot be refreshed.
@@ -29,8 +30,8 @@ async def token_request(http: httpx.AsyncClient, settings: Settings, form: dict[
     try:
         response = await http.post(settings.auth0_base_url + "/oauth/token", data=form)
         if response.status_code == 200:
-            return response.json()
-    except (httpx.TransportError, ValueError) as exc:  # ValueError: a 200 whose body was cut short
+            return token_body(response, "a token request")
+    except httpx.TransportError as exc:
         raise TransientError(f"Auth0 at {settings.auth0_base_url} could not be reached "
                              f"({type(exc).__name__}); try again shortly.") from exc
     error, description = _oauth_error(response)
@@ -48,3 +49,31 @@ def _oauth_error(response: httpx.Response) -> tuple[str, str]:
     """The `error` and `error_description` of an OAuth error body, or empty strings (an HTML page from
     a proxy or WAF has neither)."""
     return error_field(response, "error"), error_field(response, "error_description")
+
+
+def token_body(response: Any, what: str) -> dict[str, Any]:
+    """The JSON object of a 200 from a token endpoint, checked: a non-empty string `access_token`, and
+    `expires_in` (when present) a positive finite number, `scope` (when present) a string. Anything else —
+    not JSON, `{}`, `[]`, `"expires_in": "abc"` — is `UnexpectedAnswer` with one sentence, never a
+    `KeyError` or `ValueError` from deep inside a run."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    problem = None
+    if not isinstance(body, dict):
+        problem = "its body is not a JSON object"
+    elif not isinstance(body.get("access_token"), str) or not body["access_token"]:
+        problem = "it holds no access_token"
+    elif "expires_in" in body and not _positive_seconds(body["expires_in"]):
+        problem = "its expires_in is not a number of seconds"
+    elif not isinstance(body.get("scope", ""), str):
+        problem = "its scope is not a string"
+    if problem:
+        raise UnexpectedAnswer(f"Auth0 answered {what} with a 200 that is not a token ({problem}); try again "
+                               "shortly, and check AUTH0_DOMAIN if it keeps happening.")
+    return body
+
+
+def _positive_seconds(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0

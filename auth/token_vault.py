@@ -26,9 +26,10 @@ import httpx
 from .closing import AsyncClosing
 from .credentials import UserCredentials
 from .error_body import error_field
-from .errors import AuthorizationRequired, Misconfigured, SessionExpired, TransientError
-from .http1 import HTTPError, OriginClient
+from .errors import AuthorizationRequired, HTTPError, Misconfigured, SessionExpired, TransientError
+from .http1 import OriginClient
 from .settings import Settings
+from .token_endpoint import token_body
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class TokenVault(AsyncClosing):
                 delay, reason = self._backoff(attempt), f"Auth0 could not be reached ({type(exc).__name__})"
             else:
                 if response.status_code == 200:
-                    return self._parse_success(connection, scopes, response.json())
+                    return self._parse_success(connection, scopes, response)
                 if response.status_code == 429 or response.status_code >= 500:
                     delay = self._retry_after(response) or self._backoff(attempt)
                     reason = f"Auth0 answered {response.status_code}"
@@ -194,10 +195,10 @@ class TokenVault(AsyncClosing):
         return await self._http.post(self.settings.auth0_base_url + "/oauth/token", content=body,
                                      headers={"content-type": "application/x-www-form-urlencoded"})
 
-    def _parse_success(self, connection: str, scopes: Sequence[str], body: dict[str, Any]) -> ProviderToken:
-        granted = frozenset(str(body.get("scope", "")).split())
-        token = ProviderToken(connection, body["access_token"],
-                              time.time() + float(body.get("expires_in", 3600)), granted)
+    def _parse_success(self, connection: str, scopes: Sequence[str], response: Any) -> ProviderToken:
+        body = token_body(response, "the Token Vault exchange")
+        granted = frozenset(body.get("scope", "").split())
+        token = ProviderToken(connection, body["access_token"], time.time() + body.get("expires_in", 3600), granted)
         if not token.covers(scopes):
             # Auth0 returns what the user once granted; a shortfall means the user must grant more.
             raise AuthorizationRequired(connection, sorted(granted | set(scopes)), sorted(granted),
@@ -240,3 +241,4 @@ class TokenVault(AsyncClosing):
             except (TypeError, ValueError):
                 return None
         return max(0.0, min(seconds, RETRY_AFTER_CAP))
+

@@ -8,7 +8,10 @@
 - `HttpxHttp1Client`: httpx's API over `auth.transport.Http1Transport`, the agent's shared client (GitHub,
   linking, Management API).
 - `VaultClient`: ours, `auth.token_vault.TokenVault.get_token` for a distinct user per call (so every
-  call is a real exchange, with its cache, single-flight and error typing).
+  call is a real exchange, with its cache, single-flight and error typing), on `auth/http1.py`'s pool with
+  llhttp parsing the answers.
+
+The floor is bench-only: the product parses no HTTP by hand.
 
 Each exposes `async exchange(i)` and `aclose()`; all post the same form to the same endpoint.
 """

@@ -148,6 +148,11 @@ def format_wire(results: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    sizes = tuple(int(s) for s in sys.argv[1].split(",")) if len(sys.argv) > 1 else (10, 100, 1000)
-    out = asyncio.run(run_wire(sizes=sizes))
+    # python -m bench.wire [10,100,1000] [--without-httpx-default]: the wire table alone (no auth0-ai-langchain row)
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    sizes = tuple(int(s) for s in args[0].split(",")) if args else (10, 100, 1000)
+    factories = (FloorClient, AiohttpClient, VaultClient, HttpxHttp1Client)
+    if "--without-httpx-default" not in sys.argv:
+        factories += (HttpxClient,)
+    out = asyncio.run(run_wire(sizes=sizes, factories=factories))
     print(format_wire(out))

@@ -35,7 +35,9 @@ class LangGraphDev:
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="vault-agent-langgraph-"))
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "OPENAI_", "SANDBOX_"))}
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("AUTH0_", "OPENAI_", "SANDBOX_", "VAULT_AGENT_DB_URL"))}
+        self.env["VAULT_AGENT_STATE_DIR"] = str(self.workdir / "state")  # the server store's SQLite file
         self.env.update(env)
         self.env.setdefault("AUTH0_CALLBACK_URL", self.url + "/auth/callback")
         self.env.setdefault("LANGSMITH_TRACING", "false")

@@ -106,6 +106,15 @@ def _repo(message: str) -> str:
     return ""
 
 
+def _plus(moment: datetime, delta: timedelta) -> datetime:
+    """`moment + delta`, or the last moment a datetime holds: on 9999-12-31 the model still answers (a
+    real one would pass the date on) and the tool says which dates it accepts."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return datetime.max.replace(tzinfo=moment.tzinfo)
+
+
 def _arguments(schema: dict[str, Any], message: str, zone: ZoneInfo) -> dict[str, Any]:
     day, days = _days(message.lower(), zone)
     start = datetime.combine(day, datetime.min.time(), zone)
@@ -120,15 +129,15 @@ def _arguments(schema: dict[str, Any], message: str, zone: ZoneInfo) -> dict[str
     quoted = re.search(r"[\"“']([^\"”']+)[\"”']", message)
     repo = _repo(message)
     values = {
-        "start": start.isoformat(), "end": (start + timedelta(days=days)).isoformat(),
-        "time_min": start.isoformat(), "time_max": (start + timedelta(days=days)).isoformat(),
+        "start": start.isoformat(), "end": _plus(start, timedelta(days=days)).isoformat(),
+        "time_min": start.isoformat(), "time_max": _plus(start, timedelta(days=days)).isoformat(),
         "day": day.isoformat(), "date": day.isoformat(),
         "repo": repo, "repository": repo,
         "title": quoted.group(1) if quoted else "New issue", "summary": quoted.group(1) if quoted else "Meeting",
         "body": "", "description": "",
     }
     if "event" in " ".join(schema.get("properties", {})) or "summary" in schema.get("properties", {}):
-        values["start"], values["end"] = event_start.isoformat(), (event_start + timedelta(hours=1)).isoformat()
+        values["start"], values["end"] = event_start.isoformat(), _plus(event_start, timedelta(hours=1)).isoformat()
     args = {}
     for name in schema.get("properties", {}):
         if name in values and (values[name] or name in schema.get("required", [])):

@@ -5,6 +5,9 @@ key, so the tool makes its own: the issue body ends with a hidden marker derived
 and before posting it records the intent in the store. A tool that finds its intent already recorded
 (a replay after a crash, a resume) — or that lost the answer to its POST — first looks for an issue
 carrying its marker among the repository's recent issues and reports that one instead of opening another.
+The POST goes through `ToolCall.write_once`: one slower than the client's timeout is awaited rather than
+abandoned, because a marker search while it is still in flight finds nothing and a second POST would open
+a second issue.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from auth.error_body import error_field
 from auth.token_vault import ProviderToken
 
 from .context import current_context
-from .protect import ToolCall, protected_tool
+from .protect import WRITE_WAIT_SECONDS, ToolCall, protected_tool
 from .provider_errors import ProviderError, ProviderInsufficientScope, ProviderUnauthorized, ProviderUnreachable
 from .providers import GITHUB
 
@@ -139,7 +142,7 @@ async def create_github_issue(
     key = call.key()  # the same on every replay and retry of this call
     marked_body = (body + "\n\n" if body else "") + marker(key)
     repo_ = await _full_name(token, repo.strip())
-    issue = await create_issue_once(token, repo_, key, {"title": title, "body": marked_body})
+    issue = await create_issue_once(token, repo_, call, {"title": title, "body": marked_body})
     return f"Created issue #{issue['number']} in {repo_}: {issue['title']}\nLink: {issue.get('html_url', '')}"
 
 
@@ -148,22 +151,19 @@ def marker(key: str) -> str:
     return f"<!-- vault-agent:{key} -->"
 
 
-async def create_issue_once(token: ProviderToken, repo: str, key: str, payload: dict[str, str]) -> dict[str, Any]:
+async def create_issue_once(token: ProviderToken, repo: str, call: ToolCall, payload: dict[str, str]) -> dict[str, Any]:
+    key = call.key()
     store = get_runtime().store or current_context().services.store
     if await store.aget(INTENTS_NAMESPACE, key) is not None:  # an earlier attempt may have got through
         if (found := await _find_marked(token, repo, key)) is not None:
             return found
     await store.aput(INTENTS_NAMESPACE, key, {"kind": "github_issue", "repo": repo, "at": time.time()})
-    for attempt in range(2):
-        try:
-            return _json(await _request(token, "POST", f"/repos/{repo}/issues", json=payload))
-        except ProviderUnreachable:
-            # The POST may have landed: look before sending it again (once).
-            if (found := await _find_marked(token, repo, key)) is not None:
-                return found
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+
+    async def post() -> dict[str, Any]:  # no client timeout: write_once bounds the attempt
+        return _json(await _request(token, "POST", f"/repos/{repo}/issues", json=payload, timeout=None))
+
+    within = max(WRITE_WAIT_SECONDS, 3 * current_context().services.settings.http_timeout_seconds)
+    return await call.write_once(post, lambda: _find_marked(token, repo, key), provider="GitHub", within=within)
 
 
 async def _find_marked(token: ProviderToken, repo: str, key: str) -> dict[str, Any] | None:

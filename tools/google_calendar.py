@@ -93,14 +93,14 @@ def _noted(note: str | None, text: str) -> str:
     return f"{note}\n{text}" if note else text
 
 
-def _when(value: str, zone: ZoneInfo, end_of_day: bool = False) -> datetime:
+def _when(value: str, zone: ZoneInfo) -> datetime:
     """An ISO date or date-time from the model, made timezone-aware in the user's zone, years 1970–2100
-    (ValueError otherwise: year 9999 would overflow the day arithmetic and Google would refuse it)."""
+    (ValueError otherwise: year 9999 would overflow the day arithmetic and Google would refuse it). A date
+    alone is that day's midnight — as an end, exclusive, as the tools' descriptions say."""
     value = value.strip()
     try:
         if len(value) == 10:
             day = check_year(datetime.combine(date.fromisoformat(value), time(0))).date()
-            day += timedelta(days=1) if end_of_day else timedelta()
             return datetime.combine(day, time(0), zone)
         parsed = check_year(datetime.fromisoformat(value.replace("Z", "+00:00")))
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
@@ -131,13 +131,16 @@ def _range_error(start: datetime, end: datetime) -> str | None:
 
 
 def _window(start: str, end: str | None, zone: ZoneInfo) -> tuple[datetime, datetime] | str:
-    """The (start, end) the model asked for — a missing end means the end of the start day — or the
-    error sentence to hand back to the model."""
+    """The (start, end) the model asked for — the end exclusive, a missing end meaning the end of the start
+    day — or the error sentence to hand back to the model."""
     try:
         t0 = _when(start, zone)
-        t1 = _when(end, zone, end_of_day=True) if end else datetime.combine(t0.date() + timedelta(days=1), time(0), zone)
+        t1 = _when(end, zone) if end else datetime.combine(t0.date() + timedelta(days=1), time(0), zone)
     except ValueError as exc:
         return _date_error(exc)
+    if end and t1 <= t0 and len(end.strip()) == 10:
+        return ("Error: the end is exclusive, so it must be after the start: for one whole day, give the next "
+                "day as the end or no end at all.")
     return _range_error(t0, t1) or (t0, t1)
 
 
@@ -191,7 +194,7 @@ async def list_calendar_events(
 async def check_availability(
     token: ProviderToken,
     start: Annotated[str, Field(description="Start of the window: ISO date or date-time with offset")],
-    end: Annotated[str | None, Field(description="End of the window; defaults to the end of the start day")] = None,
+    end: Annotated[str | None, Field(description="End of the window (exclusive); defaults to the end of the start day")] = None,
 ) -> str:
     """Tell when the user is busy or free in a time window (Google Calendar free/busy). Use it for
     "am I free tomorrow afternoon?" — it returns busy intervals only, no event details."""

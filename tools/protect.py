@@ -32,27 +32,43 @@ which are the same on every replay of the call, and can derive an idempotency ke
     async def add_contact(token: ProviderToken, name: str, call: ToolCall) -> str:
         key = call.key()   # the same on every replay of this call
         ...
+
+When the provider has no idempotency key of its own, `call.write_once(send, find)` runs the write by the
+rule the GitHub issue tool follows: an attempt slower than the client's usual timeout is still an attempt,
+so it is awaited (up to `within` seconds) instead of being abandoned and tried again; only a write that
+failed without an answer is looked for (`find`, by the key) before it is sent once more.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from langchain_core.tools import BaseTool, InjectedToolCallId, tool
 from langgraph.config import get_config
 
 from auth.token_vault import ProviderToken
 
+from .provider_errors import ProviderUnreachable
 from .providers import Provider
 from .vault import call_with_token
 
 ToolFunction = Callable[..., Awaitable[str]]
+T = TypeVar("T")
+#: How long one attempt of a write is awaited. Longer than any client timeout on purpose: a provider that
+#: is slow to create something usually creates it, and looking for it meanwhile finds nothing.
+WRITE_WAIT_SECONDS = 60.0
+
+
+class WriteUnconfirmed(ProviderUnreachable):
+    """A write got no answer within its bound and its effect is not visible (yet). It is not sent again: it
+    may still land. A replay of the same call looks for it first (by its key) and sends only if it is not there."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,39 @@ class ToolCall:
     def key(self, length: int = 32) -> str:
         """A hex idempotency key for this call (a SHA-256 prefix of the two ids)."""
         return hashlib.sha256(f"vault-agent:{self.thread_id}:{self.tool_call_id}".encode()).hexdigest()[:length]
+
+    async def write_once(self, send: Callable[[], Awaitable[T]], find: Callable[[], Awaitable[T | None]], *,
+                         provider: str, within: float = WRITE_WAIT_SECONDS) -> T:
+        """Run this call's write so that it lands once, for providers without an idempotency key.
+
+        `send()` makes one attempt and must not give up sooner than `within` seconds by itself (call the
+        provider without a client timeout, or a longer one); `find()` returns what an earlier attempt
+        created, found by `self.key()` (a marker in the body, a client-chosen id), or None.
+
+        - The attempt is awaited up to `within` seconds, not abandoned at the client's usual timeout:
+          while it is in flight, `find()` would see nothing and a second `send()` would write twice.
+        - No answer within `within`: the attempt is cancelled; if `find()` sees its effect, that is the
+          result, else `WriteUnconfirmed` (nothing is sent again while the first may still land).
+        - `ProviderUnreachable` (refused, reset, an answer cut short: the exchange has ended): `find()`,
+          and only if the effect is not there, one more attempt under the same rules.
+        Other errors (a refusal by the provider) come back as they are.
+        """
+        for attempt in range(2):
+            try:
+                async with asyncio.timeout(within):
+                    return await send()
+            except TimeoutError:
+                if (found := await find()) is not None:
+                    return found
+                raise WriteUnconfirmed(f"{provider} has not answered within {within:g} s and the result is not "
+                                       "visible yet; it may still appear, so it was not sent again — check before "
+                                       "asking for it again") from None
+            except ProviderUnreachable:
+                if (found := await find()) is not None:
+                    return found
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def current_call(tool_call_id: str) -> ToolCall:
@@ -120,4 +169,4 @@ def protected_tool(provider: Provider, *, capability: str = "read", scopes: Sequ
     return decorate
 
 
-__all__ = ["ProviderToken", "ToolCall", "protected_tool"]
+__all__ = ["WRITE_WAIT_SECONDS", "ProviderToken", "ToolCall", "WriteUnconfirmed", "protected_tool"]

@@ -16,6 +16,7 @@ from langgraph.store.memory import InMemoryStore
 
 from auth.closing import AsyncClosing
 from auth.linking import AccountLinker
+from auth.server_store import server_store
 from auth.settings import Settings, get_settings
 from auth.token_vault import TokenVault
 from auth.transport import Http1Transport
@@ -27,6 +28,9 @@ class Services(AsyncClosing):
     http: httpx.AsyncClient
     vault: TokenVault
     store: BaseStore
+    #: The LangGraph server's case: pending links go to this store (the server's own, auth/server_store.py)
+    #: whatever store the engine gives the run, so its callback reads them without engine internals.
+    own_link_store: bool = False
     _linkers: dict[int, AccountLinker] = field(default_factory=dict)
 
     @classmethod
@@ -36,8 +40,9 @@ class Services(AsyncClosing):
         return cls(settings, http, TokenVault(settings), store or InMemoryStore())
 
     def linker(self, store: BaseStore | None = None) -> AccountLinker:
-        """The linker over `store` (the graph's store when it runs with one, else our own)."""
-        store = store or self.store
+        """The linker over `store` (the graph's store when it runs with one, else our own; always our own
+        when `own_link_store`)."""
+        store = self.store if self.own_link_store else (store or self.store)
         if id(store) not in self._linkers:
             self._linkers[id(store)] = AccountLinker(self.settings, store, http=self.http)
         return self._linkers[id(store)]
@@ -58,9 +63,12 @@ _per_loop: dict[int, Services] = {}
 
 
 def default_services() -> Services:
-    """Process-wide services for the running event loop (the LangGraph server's case)."""
+    """Process-wide services for the running event loop (the LangGraph server's case: links are kept in
+    the server's own store)."""
     loop = asyncio.get_running_loop()
     services = _per_loop.get(id(loop))
     if services is None:
-        services = _per_loop[id(loop)] = Services.create()
+        services = Services.create(store=server_store())
+        services.own_link_store = True
+        _per_loop[id(loop)] = services
     return services

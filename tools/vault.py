@@ -15,6 +15,14 @@ LangGraph's own control flow (the interrupt) passes through.
 A resume value with status "reissue" means "the link in this pause is dead (expired or used) — try
 again": the wrapper tries the token first (the user may have linked in the meantime, or the thread was
 killed after the callback completed) and otherwise pauses again with a fresh link.
+
+"approved" (a front end's Approve, e.g. Agent Chat UI's) means "the user says they answered": the wrapper
+tries the token and carries on if the account is linked now; otherwise it pauses again with the same
+request while that link is live (same request key, so the same `state`), else with a fresh one. The
+server's callback may answer that second pause, or may have answered the first one already: an answer
+counts when it names any request this call paused with, so whichever comes first settles the call once,
+and a replay that re-runs the tool reaches the same answer. "declined" from a front end's Reject carries
+the user's note to the model.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from langgraph.types import interrupt
 from auth.errors import AuthError, AuthorizationRequired
 from auth.token_vault import ProviderToken
 
-from .authorization import REISSUE, AuthorizationAnswer, AuthorizationRequest
+from .authorization import APPROVED, REISSUE, AuthorizationAnswer, AuthorizationRequest
 from .context import current_context
 from .provider_errors import ProviderError, ProviderInsufficientScope, ProviderUnauthorized
 from .providers import Provider
@@ -66,7 +74,9 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Provider, sc
     user = context.user
     thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))
     needed = list(scopes)
-    rounds = reissues = 0
+    rounds = reissues = approvals = 0
+    asked: set[str] = set()  # the state of every request this call paused with
+    approved = False  # the last answer was a front end's "approve" (and the token is still missing)
     retried_unauthorized = False
     while True:
         step_up: AuthorizationRequired | None = None
@@ -104,12 +114,19 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Provider, sc
         else:
             try:
                 linker = services.linker(runtime.store)
-                request = await linker.start(
-                    user, connection.name, step_up.required_scopes, thread_id=thread_id or None,
-                    tool_call_id=tool_call_id, tool=tool, envelope=context.envelope,
-                    sign_in_at_click=context.sign_in_at_click,
-                    request_key=f"{thread_id}:{tool_call_id}:{rounds}:{reissues}" if thread_id else None,
-                )
+
+                async def start() -> Any:
+                    return await linker.start(
+                        user, connection.name, step_up.required_scopes, thread_id=thread_id or None,
+                        tool_call_id=tool_call_id, tool=tool, envelope=context.envelope,
+                        sign_in_at_click=context.sign_in_at_click,
+                        request_key=f"{thread_id}:{tool_call_id}:{rounds}:{reissues}" if thread_id else None,
+                    )
+
+                request = await start()
+                if approved and not request.authorize_url:  # its completion never resumed us: a fresh link
+                    reissues += 1
+                    request = await start()
             except AuthError as exc:  # e.g. Auth0 down, or no ID token for id_token_hint: a sentence
                 return (f"Error: cannot ask for access to {connection.label}: the authorization link could not "
                         f"be prepared: {exc} {tool} did not run; the user can ask again.")
@@ -117,12 +134,18 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Provider, sc
                 log.warning("linking request for %s failed: %s", tool, type(exc).__name__, exc_info=True)
                 return (f"Error: the {connection.label} authorization link could not be prepared "
                         f"({type(exc).__name__}); {tool} did not run. The user can ask again.")
+            asked.add(request.state)
             # Outside the try: the interrupt is LangGraph's control flow.
             answer = AuthorizationAnswer.from_json(
                 interrupt(authorization_payload(request, tool, connection, step_up.reason)))
-            if not answer.answers(request.state):  # an answer to another request never authorizes this one
+            if answer.state and answer.state not in asked:  # another request's answer never authorizes this one
                 answer = AuthorizationAnswer(request.state, REISSUE)
         status = answer.status
+        approved = status == APPROVED
+        if approved and approvals < MAX_REISSUES:
+            approvals += 1
+            services.vault.invalidate(user, connection.name)
+            continue
         if status == REISSUE and reissues < MAX_REISSUES:
             reissues += 1
             services.vault.invalidate(user, connection.name)
@@ -130,7 +153,8 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Provider, sc
         rounds += 1
         if status != "authorized":
             what = "declined" if status == "declined" else "did not complete"
+            note = f' (their note: "{answer.note}")' if answer.note else ""
             return (f"Authorization required: the user {what} access to {connection.label}, so {tool} "
-                    "could not run. Explain this and offer to try again.")
+                    f"could not run{note}. Explain this and offer to try again.")
         services.vault.invalidate(user, connection.name)
         needed = step_up.required_scopes

@@ -28,7 +28,7 @@ from tools.providers import describe_scope, label
 
 from .receiver import CallbackReceiver, ReceiverError
 from .runtime import CliError, CliRuntime, console
-from .terminal import countdown, ctrl_c_sets, parse_time
+from .terminal import clip, countdown, ctrl_c_sets, parse_time, plain, shown
 
 if TYPE_CHECKING:  # imported lazily at run time: they pull in LangGraph, which the prompt must not wait for
     from agent.session_runner import AgentSession, AuthorizationNeeded
@@ -65,6 +65,10 @@ def common_command(name: str, arg: str) -> bool | None:
         console.print(HELP)
         return True
     return None
+
+
+class NotStarted(CliError):
+    """Ctrl-C while the agent was still starting: the chat goes on, the start-up too."""
 
 
 RETRY_KEY = "retry:"  # in `_left`: a callback whose page asked for a reload (the receiver must stay up)
@@ -105,7 +109,15 @@ class Chat:
                 raise RuntimeError("no agent session")
             if not self._loading.done():
                 with console.status("[dim]Starting the agent…[/dim]", spinner="dots"):
-                    self.session = await self._loading
+                    try:  # shielded: Ctrl-C stops the waiting, not the start-up
+                        self.session = await asyncio.shield(self._loading)
+                    except asyncio.CancelledError:
+                        task = asyncio.current_task()
+                        if task is None or not task.cancelling():
+                            raise
+                        task.uncancel()
+                        raise NotStarted("Interrupted while the agent was starting: nothing was sent. "
+                                         "Type your message again (or /quit).") from None
             else:
                 self.session = self._loading.result()
         return self.session
@@ -189,7 +201,7 @@ class Chat:
                         status.stop()
                         console.print("[bold cyan]agent ›[/bold cyan] ", end="")
                         streamed = True
-                    console.print(event.text, end="", markup=False, highlight=False)
+                    console.print(plain(event.text), end="", markup=False, highlight=False)
                 elif isinstance(event, ToolStarted):
                     status.update(f"[dim]{event.status}[/dim]")
                     console.print(f"[dim]  ⋯ {event.status}[/dim]")
@@ -198,7 +210,7 @@ class Chat:
                 elif isinstance(event, Final) and not streamed and event.text:
                     status.stop()
                     console.print("[bold cyan]agent ›[/bold cyan] ", end="")
-                    console.print(event.text, markup=False, highlight=False)
+                    console.print(plain(event.text), markup=False, highlight=False)
         finally:
             status.stop()
         if streamed:
@@ -344,7 +356,7 @@ class Chat:
             task.uncancel()
             console.print("\n[yellow]Interrupted.[/yellow]")
         except Exception as exc:  # noqa: BLE001 - the chat goes on; the thread keeps what it had
-            console.print(f"\n[bold red]error:[/bold red] {escape(explain(exc))}", highlight=False)
+            console.print(f"\n[bold red]error:[/bold red] {escape(plain(explain(exc)))}", highlight=False)
 
     async def loop(self, prompt_session: Any) -> None:
         self._prompt = prompt_session
@@ -369,7 +381,11 @@ class Chat:
                 if await self.command(text) is False:
                     return
                 continue
-            await self.ready()
+            try:
+                await self.ready()
+            except NotStarted as exc:
+                console.print(f"\n[yellow]{exc}[/yellow]")
+                continue
             await self._turn(self.session.stream(self.thread_id, text))
 
     async def command(self, text: str) -> bool | None:
@@ -381,7 +397,7 @@ class Chat:
         try:
             return await self._command(name, arg)
         except CliError as exc:
-            console.print(str(exc))
+            console.print(str(exc), markup=False)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is None or not task.cancelling():
@@ -389,7 +405,7 @@ class Chat:
             task.uncancel()
             console.print("\n[yellow]Interrupted.[/yellow]")
         except Exception as exc:  # noqa: BLE001 - a failing command must never close the chat
-            console.print(f"[bold red]error:[/bold red] {escape(explain(exc))}", highlight=False)
+            console.print(f"[bold red]error:[/bold red] {escape(plain(explain(exc)))}", highlight=False)
         return None
 
     async def _command(self, name: str, arg: str) -> bool | None:
@@ -406,7 +422,7 @@ class Chat:
             if not arg or " " in arg:
                 raise CliError("Usage: /resume THREAD — /threads lists your conversations.")
             if await self.resume_thread(arg) is None:
-                raise CliError(f"No conversation {arg!r}: /threads lists yours. (Still in {self.thread_id}.)")
+                raise CliError(f"No conversation {shown(arg)}: /threads lists yours. (Still in {self.thread_id}.)")
         elif name == "/connections":
             from .commands import print_connections
 
@@ -419,5 +435,5 @@ class Chat:
             connection = await unlink(self.runtime, session.user, arg)
             session.services.vault.invalidate(session.user, connection)
         else:
-            raise CliError(f"Unknown command {name} — /help lists the commands.")
+            raise CliError(f"Unknown command {clip(name)} — /help lists the commands.")
         return None

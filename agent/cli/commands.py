@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from rich.table import Table
+from rich.text import Text
 
 from auth.credentials import UserCredentials
 from auth.management import ManagementClient
@@ -18,6 +19,7 @@ from tools.providers import find, label
 
 from .receiver import CallbackReceiver
 from .runtime import CliError, CliRuntime, console
+from .terminal import plain, shown
 
 
 async def _wait_for_callback(runtime: CliRuntime, url: str, open_browser: bool, label: str) -> str:
@@ -119,7 +121,8 @@ async def print_connections(runtime: CliRuntime, creds: UserCredentials) -> None
     table = Table("connection", "account", title="Linked accounts")
     for identity in linked:
         profile = identity.get("profileData", {})
-        table.add_row(identity["connection"], profile.get("nickname") or profile.get("email") or identity["user_id"])
+        table.add_row(Text(plain(str(identity["connection"]))),
+                      Text(plain(str(profile.get("nickname") or profile.get("email") or identity["user_id"]))))
     console.print(table)
 
 
@@ -130,7 +133,7 @@ def resolve_provider(name: str, usage: str) -> str:
         raise CliError(f"Usage: {usage} — PROVIDER is google (Google Calendar) or github.")
     provider = find(name)
     if provider is None:
-        raise CliError(f"Unknown provider {name.strip()!r}: use google (Google Calendar) or github.")
+        raise CliError(f"Unknown provider {shown(name.strip())}: use google (Google Calendar) or github.")
     return provider.name
 
 
@@ -188,8 +191,9 @@ def print_threads(rows: list[dict[str, Any]]) -> None:
         return
     table = Table("thread", "status", "updated", "first message", title="Conversations")
     for row in rows:
-        table.add_row(row["thread_id"], row.get("status", ""),
-                      time.strftime("%Y-%m-%d %H:%M", time.localtime(row.get("updated", 0))), row.get("title", ""))
+        table.add_row(Text(plain(str(row["thread_id"]))), Text(plain(str(row.get("status", "")))),
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(row.get("updated", 0))),
+                      Text(plain(str(row.get("title", "")))))
     console.print(table)
 
 

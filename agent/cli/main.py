@@ -32,8 +32,10 @@ def _run(work: Callable[..., Awaitable[Any]], *, needs_user: bool = True, quiet:
             await (work(runtime, user) if needs_user else work(runtime))
 
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt:  # Ctrl-C outside a chat turn: say so rather than vanish
+        from .runtime import err_console
+
+        err_console.print("[yellow]Stopped.[/yellow]")
     except SystemExit:
         raise
     except Exception as exc:  # the top of a command: one line, never a traceback (unless --debug)
@@ -91,14 +93,14 @@ def resume(thread: str, no_browser: bool = False) -> None:
     async def work(runtime: Any, user: Any) -> None:
         from .chat import Chat
         from .runtime import CliError, agent_session
-        from .terminal import prompt_session
+        from .terminal import prompt_session, shown
 
         async with agent_session(runtime, user) as session:
             chat_ = Chat(runtime, session, open_browser=not no_browser)
             try:
                 outcome = await chat_.resume_thread(thread)
                 if outcome is None:
-                    raise CliError(f"No conversation {thread!r}: `vault-agent threads` lists yours.")
+                    raise CliError(f"No conversation {shown(thread)}: `vault-agent threads` lists yours.")
                 await chat_.loop(prompt_session(runtime))  # also after Ctrl-C: the "Paused" hint is true here too
             finally:
                 await chat_.receiver.stop()

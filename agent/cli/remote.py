@@ -22,7 +22,7 @@ from tools.providers import label
 
 from .chat import common_command
 from .runtime import CliError, CliRuntime, console
-from .terminal import countdown, ctrl_c_sets, parse_time, prompt_session
+from .terminal import clip, countdown, ctrl_c_sets, parse_time, plain, prompt_session, shown
 
 
 async def _server_credentials(runtime: CliRuntime, user: UserCredentials) -> UserCredentials:
@@ -76,7 +76,7 @@ class RemoteChat:
                                                       input={"messages": [{"role": "user", "content": text}]}):
                 data = part.data if isinstance(part.data, dict) else {}
                 for call in ((data.get("call_model") or {}).get("messages") or [{}])[-1].get("tool_calls") or []:
-                    console.print(f"[dim]  ⋯ running {call['name']}…[/dim]")
+                    console.print(f"[dim]  ⋯ running {escape(plain(str(call.get('name'))))}…[/dim]")
                 pauses += [i for i in data.get("__interrupt__") or []  # ours only: a client checks the type
                            if AuthorizationRequest.is_authorization(i.get("value"))]
         await self.after_run(pauses)
@@ -86,7 +86,7 @@ class RemoteChat:
             for pause in pauses:
                 request = AuthorizationRequest.from_json(pause["value"])
                 console.print(f"[yellow]Authorization needed: {label(request.connection)}"
-                              f"[/yellow] — {escape(request.message)}")
+                              f"[/yellow] — {escape(plain(request.message))}")
                 console.print(f"AUTHORIZE_URL {request.authorize_url}", soft_wrap=True, markup=False,
                               highlight=False)
                 if self.open_browser:
@@ -106,7 +106,7 @@ class RemoteChat:
             console.print("[green]✓ Answered — the server carried on.[/green]")  # Allow or Deny: the answer says
         answer = _last_answer(await self.client.threads.get_state(self.thread_id))
         console.print("[bold cyan]agent ›[/bold cyan] ", end="")
-        console.print(answer, markup=False, highlight=False)
+        console.print(plain(answer), markup=False, highlight=False)
 
     async def command(self, text: str) -> bool | None:
         """The local chat's commands, against the server. Returns False only for /quit."""
@@ -141,11 +141,11 @@ class RemoteChat:
                 resolve_provider(arg, "/unlink PROVIDER")
                 await unlink(self.runtime, self.user, arg)
             else:
-                raise CliError(f"Unknown command {name} — /help lists the commands.")
+                raise CliError(f"Unknown command {clip(name)} — /help lists the commands.")
         except CliError as exc:
-            console.print(str(exc))
+            console.print(str(exc), markup=False)
         except Exception as exc:  # noqa: BLE001 - a failing command never ends the chat
-            console.print(f"[bold red]error:[/bold red] {escape(explain(exc))}", highlight=False)
+            console.print(f"[bold red]error:[/bold red] {escape(plain(explain(exc)))}", highlight=False)
         return None
 
     async def resume(self, thread_id: str) -> None:
@@ -157,7 +157,7 @@ class RemoteChat:
             state = await self.client.threads.get_state(thread_id)
         except httpx.HTTPStatusError as exc:  # another user's thread is a 404 too
             if exc.response.status_code in (404, 422):
-                raise CliError(f"No conversation {thread_id!r} on the server: /threads lists yours. "
+                raise CliError(f"No conversation {shown(thread_id)} on the server: /threads lists yours. "
                                f"(Still in {self.thread_id}.)") from None
             raise
         self.thread_id = thread_id
@@ -212,4 +212,4 @@ async def run_remote(runtime: CliRuntime, user: UserCredentials, url: str, *, op
         except Exception as exc:  # noqa: BLE001 - one line, the chat goes on
             from .runtime import explain
 
-            console.print(f"[bold red]error:[/bold red] {escape(explain(exc))}", highlight=False)
+            console.print(f"[bold red]error:[/bold red] {escape(plain(explain(exc)))}", highlight=False)

@@ -121,13 +121,15 @@ SANDBOX_USERS = "sandbox-users.json"  # in the state dir: which user id the in-p
 def _remember_sandbox_user(runtime: CliRuntime, sub: str) -> None:
     import json
 
+    from auth.errors import AuthError
+    from auth.files import read_private, write_private
+
     path = runtime.settings.vault_agent_state_dir / SANDBOX_USERS
     try:
-        known = json.loads(path.read_text()) if path.exists() else {}
+        known = json.loads(read_private(path) or "{}")
         known[runtime.settings.sandbox_user_email] = sub
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(known))
-    except (OSError, ValueError):
+        write_private(path, json.dumps(known))
+    except (OSError, ValueError, AuthError):
         pass  # a courtesy for `threads`; it starts the sandbox when it cannot read this
 
 
@@ -140,16 +142,20 @@ def remembered_sandbox_user(runtime: CliRuntime) -> "UserCredentials | None":
 
     if not runtime.wants_sandbox:
         return None
+    from auth.files import read_private
+
     path = runtime.settings.vault_agent_state_dir / SANDBOX_USERS
     try:
-        sub = json.loads(path.read_text()).get(runtime.settings.sandbox_user_email or "alice@example.com")
+        sub = json.loads(read_private(path) or "{}").get(runtime.settings.sandbox_user_email or "alice@example.com")
     except (OSError, ValueError, AttributeError):
         return None
     return UserCredentials(sub, "") if isinstance(sub, str) and sub else None
 
 
 def fail(message: str, debug: bool = False, exc: BaseException | None = None) -> None:
-    err_console.print(f"[bold red]error:[/bold red] {message}")
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}")
     if debug and exc is not None:
         err_console.print_exception()
     sys.exit(1)

@@ -1,5 +1,6 @@
 """What both chats (local and `--remote`) need from the terminal: the prompt with its history, the
-countdown while a link waits, and Ctrl-C that stops waiting instead of killing a task."""
+countdown while a link waits, Ctrl-C that stops waiting instead of killing a task, and text from
+elsewhere (the model, a provider, the user's own arguments) made safe to print."""
 
 from __future__ import annotations
 
@@ -12,14 +13,39 @@ from typing import Any
 
 from rich.text import Text
 
+# C0 controls but newline and tab, DEL, and the C1 range: what a terminal would act on (colours, cursor
+# moves, title changes, a NUL) instead of showing.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x00, 0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0))}
+
+
+def plain(text: str) -> str:
+    """Text from the model or a provider (an event title, an issue, a profile name), safe to print: every
+    control character but newline and tab is shown as an escape (`\\x1b`), never sent raw. A chunk of a
+    streamed answer is safe on its own, so an escape sequence split across chunks is defused too."""
+    return text.replace("\r\n", "\n").translate(_CONTROLS)
+
+
+def clip(value: str, limit: int = 60) -> str:
+    """Something the user typed, echoed back in a message: escaped, at most `limit` characters (a 100 KB
+    argument is named, not printed back)."""
+    return plain(value if len(value) <= limit else value[: limit - 1] + "…")
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """`clip`, quoted: `No conversation 'abc…'`."""
+    return repr(value if len(value) <= limit else value[: limit - 1] + "…")
+
 
 def prompt_session(runtime: Any) -> Any:
-    """A prompt_toolkit session whose history lives in the state directory."""
+    """A prompt_toolkit session whose history lives in the state directory (0700)."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
 
-    history = runtime.settings.vault_agent_state_dir / "history"
-    history.parent.mkdir(parents=True, exist_ok=True)
+    from auth.files import private_dir
+
+    history = private_dir(runtime.settings.vault_agent_state_dir) / "history"
+    if history.is_symlink():  # planted while the directory was open to others: never write through it
+        history.unlink()
     return PromptSession(history=FileHistory(str(history)))
 
 

@@ -12,6 +12,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -243,10 +244,61 @@ async def test_row5_issue_post_dropped_after_processing_opens_one_issue(sqlite_s
     assert len(issues) == 1 and "<!-- vault-agent:" in issues[0]["body"]
 
 
+
+ISSUES_PATH = r"^/repos/[^/]+/[^/]+/issues$"
+
+
+def issue_posts(control) -> list[dict]:
+    return [r for r in control.requests("github", ISSUES_PATH) if r["method"] == "POST"]
+
+
+async def test_row5_issue_create_slower_than_the_client_timeout_opens_one_issue(sqlite_settings, control, user):
+    """The first POST outlasts the client's timeout: it is awaited (it is still an attempt), not followed by
+    a marker search that finds nothing and a second POST."""
+    settings = sqlite_settings.model_copy(update={"http_timeout_seconds": 1.0})
+    control.seed_tokenset(user["user_id"], "github", ["repo"])
+    login = user["github"]["login"]
+    title = f"Slow {uuid.uuid4().hex[:6]}"
+    control.add_fault("github", ISSUES_PATH, "latency", method="POST", delay_ms=3000, times=1)
+    started = time.monotonic()
+    async with agent_session(settings, control, user) as session:
+        pauses, final = await run(session.stream(new_thread(), f'Open an issue "{title}" in {login}/vault-agent-demo'))
+    assert not pauses and "Created issue" in final and title in final
+    # Count only once the delayed POST has surely been processed (a client that gave up on it at its
+    # timeout and posted again would be seen here, with two issues).
+    await asyncio.sleep(max(0.0, started + 3.0 + 0.5 - time.monotonic()))
+    issues = [i for i in control.provider_data(user["user_id"])["issues"]["vault-agent-demo"] if i["title"] == title]
+    assert len(issues) == 1 and len(issue_posts(control)) == 1
+
+
+async def test_row5_issue_create_past_the_write_bound_is_not_sent_twice(sqlite_settings, control, user, monkeypatch):
+    """Slower still than the write's bound: the run says so in one sentence and does not post again; the
+    slow POST lands later, once."""
+    import tools.github
+
+    monkeypatch.setattr(tools.github, "WRITE_WAIT_SECONDS", 1.0)
+    settings = sqlite_settings.model_copy(update={"http_timeout_seconds": 0.3})
+    control.seed_tokenset(user["user_id"], "github", ["repo"])
+    login = user["github"]["login"]
+    title = f"Slower {uuid.uuid4().hex[:6]}"
+    control.add_fault("github", ISSUES_PATH, "latency", method="POST", delay_ms=3000, times=1)
+    async with agent_session(settings, control, user) as session:
+        pauses, final = await run(session.stream(new_thread(), f'Open an issue "{title}" in {login}/vault-agent-demo'))
+    assert not pauses and "not sent again" in final and "Created issue" not in final
+
+    def ours():
+        return [i for i in control.provider_data(user["user_id"])["issues"]["vault-agent-demo"] if i["title"] == title]
+
+    await wait_for(lambda: ours(), "the slow POST landed", attempts=200)
+    await asyncio.sleep(0.3)
+    assert len(ours()) == 1 and len(issue_posts(control)) == 1
+
 # -- row 6: arguments and context that used to crash runs ---------------------------------------------
 @pytest.mark.parametrize("question", [
     "What's on my calendar on 9999-12-30?",
     "Am I free on 9999-12-30?",
+    "What's on my calendar on 9999-12-31?",  # the scripted model's own day arithmetic used to overflow (500)
+    "Am I free on 9999-12-31?",
 ])
 async def test_row6_year_9999_is_a_clear_message(sqlite_settings, control, user, question):
     control.seed_tokenset(user["user_id"], "google-oauth2", [CAL_READ, "https://www.googleapis.com/auth/calendar.freebusy"])
@@ -256,10 +308,11 @@ async def test_row6_year_9999_is_a_clear_message(sqlite_settings, control, user,
     assert not control.requests("google")
 
 
-async def test_row6_create_in_year_9999_is_refused_before_the_post(sqlite_settings, control, user):
+@pytest.mark.parametrize("when", ["9999-12-30 at 10am", "9999-12-31 at 11pm"])
+async def test_row6_create_in_year_9999_is_refused_before_the_post(sqlite_settings, control, user, when):
     control.seed_tokenset(user["user_id"], "google-oauth2", [CAL_WRITE])
     async with agent_session(sqlite_settings, control, user) as session:
-        pauses, final = await run(session.stream(new_thread(), 'Create an event "Far" on 9999-12-30 at 10am'))
+        pauses, final = await run(session.stream(new_thread(), f'Create an event "Far" on {when}'))
     assert not pauses and "between the years 1970 and 2100" in final
     assert not [r for r in control.requests("google") if r["method"] == "POST"]
     assert not events_titled(control, user, "Far")

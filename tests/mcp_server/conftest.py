@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 
 from agent.mcp_server.app import VaultMCP
+from agent.mcp_server.rounds import request_state_key
 from agent.persistence import open_persistence
 from auth.settings import Settings
 from tools.services import Services
@@ -38,7 +39,8 @@ def running_mcp_server(sandbox, *, db_url: str, port: int = 0, **options: Any) -
     async def serve() -> None:
         async with open_persistence(settings) as persistence:
             services = Services.create(settings, persistence.store)
-            server = VaultMCP(settings, url, timezone="UTC", services=services, **options)
+            server = VaultMCP(settings, url, timezone="UTC", services=services,
+                              state_key=await request_state_key(persistence.store), **options)
             web["server"] = uvicorn.Server(uvicorn.Config(server.app(), log_level="warning", access_log=False))
             started.set()
             try:

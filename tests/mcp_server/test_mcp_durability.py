@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from mcp.shared.exceptions import McpError, UrlElicitationRequiredError
+from mcp import types
+from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 from mcp.types import URL_ELICITATION_REQUIRED
-from mcp_helpers import Browser, mcp_client
+from mcp_helpers import STATELESS, Browser, MemoryStorage, mcp_client
 
 TOMORROW = (date.today() + timedelta(days=1)).isoformat()
 JWT_MARKER = b"eyJhbGci"  # '{"alg' in base64url: the start of every JWT (access and ID tokens of the tenant)
@@ -64,9 +65,9 @@ def mcp_process(sandbox, tmp_path: Path, db_url: str, port: int, public_url: str
     assert "Traceback" not in (tmp_path / f"{name}-stderr.txt").read_text()
 
 
-async def _elicitation(session, tool: str, args: dict):
-    with pytest.raises(McpError) as caught:
-        await session.call_tool(tool, args)
+async def _elicitation(client, tool: str, args: dict):
+    with pytest.raises(MCPError) as caught:
+        await client.client.call_tool(tool, args)
     assert caught.value.error.code == URL_ELICITATION_REQUIRED
     [ask] = UrlElicitationRequiredError.from_error(caught.value.error).elicitations
     return ask
@@ -126,12 +127,12 @@ def _assert_no_token_in_postgres(db_url: str, sandbox, user, secrets: list[str])
     assert JWT_MARKER.decode() not in dump
 
 
-async def test_link_survives_a_restart_of_the_server(sandbox, control, user, tmp_path):
+async def test_legacy_link_survives_a_restart_of_the_server(sandbox, control, user, tmp_path):
     db_url = f"sqlite:///{tmp_path / 'mcp.sqlite'}"
     port = _free_port()
     with mcp_process(sandbox, tmp_path, db_url, port) as server:
         async with mcp_client(server, control, user["user_id"]) as client:
-            ask = await _elicitation(client.session, "list_calendar_events", {"start": TOMORROW})
+            ask = await _elicitation(client, "list_calendar_events", {"start": TOMORROW})
             secrets = [client.storage.tokens.access_token, client.storage.tokens.refresh_token or "x" * 40]
     assert ask.url.startswith(server["url"] + "/link/")
     _assert_no_token(tmp_path, sandbox, user, secrets)  # a pending link, as it waits in the database
@@ -141,8 +142,8 @@ async def test_link_survives_a_restart_of_the_server(sandbox, control, user, tmp
         page = await browser.open(ask.url)
         assert page.status_code == 200 and "close this tab" in page.text, page.text
         async with mcp_client(server, control, user["user_id"]) as client:
-            result = await client.session.call_tool("list_calendar_events", {"start": TOMORROW})
-            assert not result.isError and "Team standup" in result.content[0].text
+            result = await client.client.call_tool("list_calendar_events", {"start": TOMORROW})
+            assert not result.is_error and "Team standup" in result.content[0].text
             secrets += [client.storage.tokens.access_token]
         # The link was used: it is gone from the database for every process.
         assert (await Browser(control, server["auth0"], user["user_id"]).open(ask.url)).status_code == 410
@@ -157,30 +158,60 @@ async def test_two_processes_one_database_callback_on_the_other(sandbox, control
     with mcp_process(sandbox, tmp_path, db_url, port_a, public, name="a") as a, \
             mcp_process(sandbox, tmp_path, db_url, port_b, public, name="b") as b:
         async with mcp_client(a, control, user["user_id"]) as client:
-            ask = await _elicitation(client.session, "list_github_repositories", {})
+            ask = await _elicitation(client, "list_github_repositories", {})
             browser = RoutedBrowser(control, a["auth0"], user["user_id"], route_callbacks_to=b["own"])
             page = await browser.open(ask.url)
             # Both callbacks (after the sign-in, after the linking) were answered by B from the database.
             assert [urlsplit(str(p.url)).port for p in browser.pages if p.url.path == "/auth/callback"] == [port_b] * 2
             assert page.status_code == 200 and "close this tab" in page.text, page.text
             # A holds the session: it sees the answer in the database and notifies the client.
-            assert await asyncio.wait_for(client.completed.get(), 30) == ask.elicitationId
-            result = await client.session.call_tool("list_github_repositories", {})
-            assert not result.isError and user["github"]["login"] + "/vault-agent-demo" in result.content[0].text
+            assert await asyncio.wait_for(client.completed.get(), 30) == ask.elicitation_id
+            result = await client.client.call_tool("list_github_repositories", {})
+            assert not result.is_error and user["github"]["login"] + "/vault-agent-demo" in result.content[0].text
             secrets = [client.storage.tokens.access_token]
 
         # A decline answered on B reaches the retry on A as the tool's sentence, then a new link.
         async with mcp_client(a, control, user["user_id"]) as client:
-            ask = await _elicitation(client.session, "list_calendar_events", {"start": TOMORROW})
+            ask = await _elicitation(client, "list_calendar_events", {"start": TOMORROW})
             page = await RoutedBrowser(control, a["auth0"], user["user_id"], action="deny",
                                        route_callbacks_to=b["own"]).open(ask.url)
             assert page.status_code == 200 and "declined" in page.text
-            assert await asyncio.wait_for(client.completed.get(), 30) == ask.elicitationId
-            result = await client.session.call_tool("list_calendar_events", {"start": TOMORROW})
-            assert result.isError and "declined" in result.content[0].text
-            again = await _elicitation(client.session, "list_calendar_events", {"start": TOMORROW})
-            assert again.elicitationId != ask.elicitationId
+            assert await asyncio.wait_for(client.completed.get(), 30) == ask.elicitation_id
+            result = await client.client.call_tool("list_calendar_events", {"start": TOMORROW})
+            assert result.is_error and "declined" in result.content[0].text
+            again = await _elicitation(client, "list_calendar_events", {"start": TOMORROW})
+            assert again.elicitation_id != ask.elicitation_id
     if database == "sqlite":
         _assert_no_token(tmp_path, sandbox, user, secrets)
     else:
         _assert_no_token_in_postgres(db_url, sandbox, user, secrets)
+
+
+async def test_stateless_restart_between_the_pause_and_the_retry_loses_nothing(sandbox, control, user, tmp_path):
+    """2026-07-28: the client holds the input-required result; the server restarts; the user opens the link
+    on the new process; the client's retry with the old request state runs the tool there."""
+    db_url = f"sqlite:///{tmp_path / 'mcp.sqlite'}"
+    port = _free_port()
+    storage = MemoryStorage()  # the client's logged-in state, kept across its reconnect
+    with mcp_process(sandbox, tmp_path, db_url, port) as server:
+        async with mcp_client(server, control, user["user_id"], version=STATELESS, storage=storage) as client:
+            first = await client.session.call_tool("create_github_issue", _issue_args(user), allow_input_required=True)
+    assert isinstance(first, types.InputRequiredResult)
+    url = first.model_dump(by_alias=True)["inputRequests"]["link"]["params"]["url"]
+
+    with mcp_process(sandbox, tmp_path, db_url, port) as server:  # a new process, same database
+        page = await Browser(control, server["auth0"], user["user_id"]).open(url)
+        assert page.status_code == 200 and "close this tab" in page.text, page.text
+        async with mcp_client(server, control, user["user_id"], version=STATELESS, storage=storage) as client:
+            result = await client.client.call_tool("create_github_issue", _issue_args(user), request_state=first.request_state,
+                                                   input_responses={"link": types.ElicitResult(action="accept")})
+            assert not result.is_error and "Created issue" in result.content[0].text
+            secrets = [storage.tokens.access_token, storage.tokens.refresh_token or "x" * 40]
+    issues = [i for i in control.provider_data(user["user_id"])["issues"]["vault-agent-demo"]
+              if i["title"] == _issue_args(user)["title"]]
+    assert len(issues) == 1
+    _assert_no_token(tmp_path, sandbox, user, secrets)
+
+
+def _issue_args(user) -> dict:
+    return {"repo": f"{user['github']['login']}/vault-agent-demo", "title": "Survives a restart"}

@@ -4,6 +4,8 @@ another user's token."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 
@@ -36,9 +38,11 @@ def test_an_envelope_opens_only_for_its_user_unaltered_and_in_time():
     with pytest.raises(EnvelopeError) as wrong_user:
         _sealer(key).open(sealed, "auth0|bob")
     assert wrong_user.value.code == "tampered"
-    prefix, body = sealed.split(".")
-    flipped = body[:20] + ("A" if body[20] != "A" else "B") + body[21:]
-    for bad in (f"{prefix}.{flipped}", "v2." + body, "garbage", ""):
+    header, cek, iv, body, tag = sealed.split(".")
+    assert cek == "" and json.loads(base64.urlsafe_b64decode(header + "==")) | {"kid": "k"} == {
+        "alg": "dir", "enc": "A256GCM", "kid": "k", "typ": "vault-agent-envelope+jwe"}  # a standard JWE
+    flipped = body[:5] + ("A" if body[5] != "A" else "B") + body[6:]
+    for bad in (".".join((header, cek, iv, flipped, tag)), ".".join((header, "x", iv, body, tag)), "garbage", ""):
         with pytest.raises(EnvelopeError):
             _sealer(key).open(bad, "auth0|alice")
     with pytest.raises(EnvelopeError) as other_key:

@@ -1,0 +1,64 @@
+"""Resume a paused thread as its owner, through the engine's public API — on any engine.
+
+The callback (`agent/server.py`) has completed a linking answer and must now resume the thread it was
+for, as the thread's owner, with nobody's token in hand. It does what a client does: it talks to the
+server's own HTTP API with the LangGraph SDK — `langgraph dev` and Aegra serve the same API — carrying a
+resume credential (`auth/resume_credential.py`: sealed with the server key, bound to thread, owner and
+linking request, two minutes, one run) as its bearer. The auth handler turns that into the owner, with
+the run's sealed credential envelope, for exactly that thread: the same ownership rules as any client's
+request, no engine internals, and whichever process of the server takes the request (one of several
+behind one port) reaches the same thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from langgraph_sdk import get_client
+
+from auth import resume_credential
+from auth.linking import LinkOutcome, resume_status
+from auth.server_auth import sealer
+from tools.authorization import resume_map
+
+log = logging.getLogger(__name__)
+GRAPH = "agent"
+
+
+def own_url(scope: dict[str, Any]) -> str:
+    """The base URL of this server as seen from itself: the address the callback's request arrived on
+    (a public callback URL behind a proxy would send the resume out and back in)."""
+    host, port = (scope.get("server") or ("127.0.0.1", 80))[:2]
+    host = "127.0.0.1" if host in ("0.0.0.0", "", None) else ("::1" if host == "::" else str(host))
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+    return f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}"
+
+
+async def resume_thread(server_url: str, result: LinkOutcome, envelope: str) -> int:
+    """Resume every interrupt of `result`'s thread that this answer is for, as its owner, with `envelope`
+    as the resumed run's credentials. Returns how many interrupts it answered."""
+    credential = resume_credential.issue(sealer().jwe, result.user_sub, str(result.thread_id), result.state,
+                                         envelope)
+    async with get_client(url=server_url, headers={"Authorization": f"Bearer {credential}"}) as client:
+        await _settle(client, str(result.thread_id))
+        thread_state = await client.threads.get_state(str(result.thread_id))
+        values = resume_map(thread_state.get("interrupts", []), result.state, resume_status(result))  # type: ignore[arg-type]
+        if values:
+            await client.runs.create(str(result.thread_id), GRAPH, command={"resume": values})
+    return len(values)
+
+
+async def _settle(client: Any, thread_id: str, timeout: float = 60) -> None:
+    """Wait for the thread's running resume (another answer of the same pause) to reach its next pause,
+    so this answer's interrupt is read from the state it will be resumed in, not from a mid-run one."""
+    try:
+        async with asyncio.timeout(timeout):
+            for status in ("running", "pending"):
+                for run in await client.runs.list(thread_id, status=status):
+                    await client.runs.join(thread_id, run["run_id"])
+    except TimeoutError:
+        log.warning("thread %s still busy after %.0f s; resuming anyway", thread_id, timeout)
