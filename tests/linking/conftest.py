@@ -105,15 +105,17 @@ def server_surface(linking_server, control):
 
 @pytest.fixture
 def mcp_surface(linking_mcp, control):
-    from mcp.shared.exceptions import McpError, UrlElicitationRequiredError
+    from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
     from mcp_helpers import mcp_client
 
     async def pause(user: dict) -> str:
+        """A 2025-11-25 client: the call fails with -32042 carrying the link (2026-07-28 carries the same
+        link in its input-required result; the pages behind it are the same)."""
         async with mcp_client(linking_mcp, control, user["user_id"]) as client:
             try:
                 tomorrow = (date.today() + timedelta(days=1)).isoformat()
-                await client.session.call_tool("list_calendar_events", {"start": tomorrow})
-            except McpError as exc:
+                await client.client.call_tool("list_calendar_events", {"start": tomorrow})
+            except MCPError as exc:
                 [ask] = UrlElicitationRequiredError.from_error(exc.error).elicitations
                 return ask.url
         raise AssertionError("the MCP server did not ask for authorization")
