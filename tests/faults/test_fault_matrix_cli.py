@@ -41,7 +41,7 @@ class Terminal:
 
     def consent(self, child) -> str:
         """Read the link off the screen and click Allow at the tenant; the redirect back to the CLI."""
-        child.expect(r"AUTHORIZE_URL (\S+)")
+        child.expect(r"AUTHORIZE_URL (\S+)\s")
         return self.control.authorize(child.match.group(1), self.user["user_id"])
 
 
@@ -134,7 +134,7 @@ def test_row2_resume_of_a_pause_whose_link_was_used_offers_a_live_link(term, con
 
     later = term.spawn("resume", thread, "--no-browser")
     later.expect("Authorization needed: GitHub")
-    later.expect(r"AUTHORIZE_URL (\S+)")
+    later.expect(r"AUTHORIZE_URL (\S+)\s")
     fresh = later.match.group(1)
     assert re.search(r"[?&]state=([^&]+)", fresh).group(1) != used_state
     back = control.authorize(fresh, user["user_id"])
