@@ -48,12 +48,54 @@ class Persistence:
                 finally:
                     await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (thread_id,))
             return
-        import hashlib
-
-        lock_dir = Path(self.url.removeprefix("sqlite:///")).parent / "locks"
-        lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        async with _file_lock(lock_dir / hashlib.sha256(thread_id.encode()).hexdigest()[:32]):
+        path = _lock_path(self.url, thread_id)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        async with _file_lock(path):
             yield
+
+
+def _lock_path(url: str, thread_id: str) -> Path:
+    import hashlib
+
+    return Path(url.removeprefix("sqlite:///")).parent / "locks" / hashlib.sha256(thread_id.encode()).hexdigest()[:32]
+
+
+async def thread_busy(url: str, thread_id: str) -> bool:
+    """Whether a live process holds the thread's lock right now (a run in progress). A process that died
+    holds nothing: the kernel drops its file lock, Postgres its session's advisory lock."""
+    if url.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            cursor = await conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (thread_id,))
+            (got,) = await cursor.fetchone()
+            if got:
+                await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (thread_id,))
+            return not got
+    import fcntl
+
+    try:
+        fd = os.open(_lock_path(url, thread_id), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False  # never locked
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the lock if it was taken
+    return False
+
+
+RUNNING, INTERRUPTED = "running", "interrupted (resumable)"  # statuses of a conversation in the store
+
+
+async def interrupted_status(url: str, thread_id: str, status: str) -> str:
+    """A thread recorded as "running" that no live process runs was cut off mid-run (killed, Ctrl-C):
+    shown as resumable (`vault-agent resume` finishes it)."""
+    if status == RUNNING and not await thread_busy(url, thread_id):
+        return INTERRUPTED
+    return status
 
 
 def resolve_url(settings: Settings) -> str:

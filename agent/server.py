@@ -31,10 +31,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from agent.auth_guard import require_auth_module
 from agent.engine_resume import own_url, resume_thread
 from agent.pages import outcome_page, page
+from auth import langgraph_auth  # noqa: F401 - fail closed at start-up on every engine (see that module)
 from auth.envelope import Envelope, EnvelopeError
 from auth.linking import (
     AccountLinker,
@@ -159,6 +162,27 @@ async def callback(request: Request) -> Response:
     return _show(outcome, await _resume(request, outcome))
 
 
+class RefuseInternalRoutes:
+    """`langgraph dev` serves `/internal/*` (truncate every thread, read any thread's debug dump) without
+    authentication, ahead of custom routes. A custom app's middleware runs first on both engines, so
+    these requests stop here with a 404."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] in ("http", "websocket") else ""
+        if path == "/internal" or path.startswith("/internal/"):
+            if scope["type"] == "http":
+                await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        await self.app(scope, receive, send)
+
+
+require_auth_module()  # before any request: never served anonymously (agent/auth_guard.py)
 app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Aegra takes only FastAPI apps
 app.add_api_route("/link/{state}", link_page, methods=["GET"], include_in_schema=False)
 app.add_api_route("/auth/callback", callback, methods=["GET"], include_in_schema=False)
+app.add_middleware(RefuseInternalRoutes)

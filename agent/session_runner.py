@@ -3,6 +3,12 @@
 It turns LangGraph's stream into a few typed events (text as it arrives, a status line per tool call, an
 authorization request, the final answer) and knows how to finish an authorization: complete the linking
 from the callback URL, find the paused thread and interrupt it belongs to, and resume it.
+
+It also finishes a run that was cut off in the middle of a step (the process was killed, or Ctrl-C during
+a tool): its last checkpoint still has the step to do, and `reopen` (or `finish`) runs it, the tool again
+with the same call id — so with the same idempotency key, and a write that already landed is recognised,
+not repeated. A run holds the thread's lock while it goes, so `threads` can tell one still running in a
+live process from one cut off (`interrupted`), and two processes never run one thread at once.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from tools.context import Context
 from tools.services import Services
 
 from .graph import TOOLS, build_graph
-from .persistence import Persistence
+from .persistence import RUNNING, Persistence, interrupted_status
 
 THREADS_NAMESPACE = "vault_agent_threads"
 ALREADY_RESUMED = "This conversation was already resumed elsewhere; nothing was run twice."
@@ -31,9 +37,10 @@ ALREADY_RESUMED = "This conversation was already resumed elsewhere; nothing was 
 
 @dataclass(frozen=True)
 class TextChunk:
-    """Part of the model's answer, as it streams."""
+    """Part of the model's answer, as it streams (`message_id` tells one answer from the next)."""
 
     text: str
+    message_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,9 +91,12 @@ class AgentSession:
 
     # -- running ----------------------------------------------------------------------------------
     async def stream(self, thread_id: str, text: str) -> AsyncIterator[Event]:
-        await self._remember(thread_id, title=text, status="running")
-        async for event in self._run(thread_id, {"messages": [HumanMessage(text)]}):
-            yield event
+        """Ask `text` in the thread. If a tool call there was left unsettled (a pause, a crash), the graph
+        settles it first and answers its question, then this one (`agent/graph.py`)."""
+        async with self.persistence.thread_lock(thread_id):
+            await self._remember(thread_id, title=text, status=RUNNING)
+            async for event in self._run(thread_id, {"messages": [HumanMessage(text)]}):
+                yield event
 
     async def resume(self, thread_id: str, values: dict[str, Any]) -> AsyncIterator[Event]:
         """Resume under the thread's lock, and only interrupts still pending: a second client resuming
@@ -97,18 +107,40 @@ class AgentSession:
             if not live:
                 yield Final(ALREADY_RESUMED)
                 return
+            await self._remember(thread_id, status=RUNNING)
             async for event in self._run(thread_id, Command(resume=live)):
                 yield event
 
+    async def finish(self, thread_id: str) -> AsyncIterator[Event]:
+        """Finish a run that was cut off mid-step (see the module's docstring); nothing when there is none
+        (or another process finished it meanwhile: this waits for its lock, then finds nothing to do)."""
+        async with self.persistence.thread_lock(thread_id):
+            async for event in self._finish(thread_id):
+                yield event
+
+    async def _finish(self, thread_id: str) -> AsyncIterator[Event]:
+        if await self.unfinished(thread_id):
+            await self._remember(thread_id, status=RUNNING)
+            async for event in self._run(thread_id, None):
+                yield event
+
+    async def unfinished(self, thread_id: str) -> bool:
+        """The thread's last checkpoint has a step still to run, and no pause is waiting: the run was cut
+        off (killed, or Ctrl-C) in the middle of a tool or the model's answer."""
+        state = await self.graph.aget_state(self.config(thread_id))
+        return bool(state.next) and not state.interrupts
+
     async def _run(self, thread_id: str, graph_input: Any) -> AsyncIterator[Event]:
         interrupted = False
+        # durability="sync": each step's checkpoint is written before the next step starts, so a process
+        # killed inside a tool always leaves that tool's step to finish (not an older one).
         async for mode, chunk in self.graph.astream(graph_input, self.config(thread_id), context=self.context,
-                                                    stream_mode=["messages", "updates"]):
+                                                    stream_mode=["messages", "updates"], durability="sync"):
             if mode == "messages":
                 message, meta = chunk
                 if isinstance(message, AIMessageChunk) and meta.get("langgraph_node") == "call_model":
                     if message.content and isinstance(message.content, str):
-                        yield TextChunk(message.content)
+                        yield TextChunk(message.content, str(message.id or ""))
             elif "__interrupt__" in chunk:
                 for item in chunk["__interrupt__"]:
                     interrupted = True
@@ -162,13 +194,19 @@ class AgentSession:
         completed but before the run finished) is resumed with status "reissue": its tool tries the
         token again — and simply runs if the account is linked by now — or pauses again with a fresh
         link. The pending authorizations are yielded last, each with a link that works. `stale` lets the
-        caller declare more links dead (say, minted by a sandbox that has stopped since)."""
+        caller declare more links dead (say, minted by a sandbox that has stopped since).
+
+        A run cut off mid-step with no pause waiting is finished first (`finish`)."""
         async with self.persistence.thread_lock(thread_id):
+            async for event in self._finish(thread_id):
+                if not isinstance(event, AuthorizationNeeded):
+                    yield event
             pending = await self.pending(thread_id)
             stale = {item.interrupt_id: {"state": item.payload.get("state"), "status": REISSUE}
                      for item in pending if (stale is not None and stale(item))
                      or not await self.linker.is_live(str(item.payload.get("state", "")))}
             if stale:
+                await self._remember(thread_id, status=RUNNING)
                 async for event in self._run(thread_id, Command(resume=stale)):
                     if not isinstance(event, AuthorizationNeeded):
                         yield event
@@ -187,4 +225,6 @@ class AgentSession:
     async def threads(self) -> list[dict[str, Any]]:
         items = await self.persistence.store.asearch((THREADS_NAMESPACE, self.user.sub), limit=100)
         rows = [{"thread_id": i.key, **i.value} for i in items]
+        rows = [{**r, "status": await interrupted_status(self.persistence.url, r["thread_id"], r.get("status", ""))}
+                for r in rows]
         return sorted(rows, key=lambda r: r.get("updated", 0), reverse=True)

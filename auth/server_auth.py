@@ -99,7 +99,8 @@ def _resume_user(token: str, settings: Settings) -> dict[str, Any]:
     except resume_credential.InvalidResumeCredential as exc:
         raise _unauthorized("Invalid access token.") from exc
     return {**user_dict(grant.owner, grant.envelope), RESUME_FIELD: {
-        "thread_id": grant.thread_id, "grant_id": grant.grant_id, "expires_at": grant.expires_at}}
+        "thread_id": grant.thread_id, "state": grant.state, "grant_id": grant.grant_id,
+        "expires_at": grant.expires_at}}
 
 
 def _resume_scope(ctx: Auth.types.AuthContext) -> dict[str, Any] | None:
@@ -119,6 +120,18 @@ def _forbidden(detail: str = "Not allowed.") -> Auth.exceptions.HTTPException:
 def _only_the_resumed_thread(scope: dict[str, Any], value: dict) -> None:
     if not scope.get("thread_id") or str(value.get("thread_id") or "") != scope["thread_id"]:
         raise _forbidden("A resume credential is for its own thread only.")
+
+
+def _only_its_answer(scope: dict[str, Any], value: dict) -> None:
+    """The run must resume with answers to the credential's own linking request (`state`), and nothing else:
+    no input, no other interrupt's answer. (`langgraph dev` passes the run's body under `kwargs`.)"""
+    kwargs = value.get("kwargs") if isinstance(value.get("kwargs"), dict) else {}
+    command = value.get("command") or kwargs.get("command")
+    resume = command.get("resume") if isinstance(command, dict) else None
+    answers = list(resume.values()) if isinstance(resume, dict) and "state" not in resume else [resume]
+    if (value.get("input") or kwargs.get("input") or not answers
+            or any(not isinstance(a, dict) or a.get("state") != scope.get("state") for a in answers)):
+        raise _forbidden("A resume credential only answers its own linking request.")
 
 
 # -- authorization --------------------------------------------------------------------------------
@@ -153,6 +166,7 @@ async def create_run(ctx: Auth.types.AuthContext, value: dict) -> dict:
     scope = _resume_scope(ctx)
     if scope is not None:
         _only_the_resumed_thread(scope, value)
+        _only_its_answer(scope, value)
         try:
             await resume_credential.consume(server_store(), str(scope.get("grant_id")),
                                             float(scope.get("expires_at") or 0))

@@ -60,12 +60,18 @@ class Settings(BaseSettings):
     vault_agent_link_page_ttl_seconds: float = 24 * 3600
     # LangGraph server: AES-256-GCM key(s) for the credential envelope that travels with each run.
     vault_agent_encryption_key: str = Field(default="", repr=False)
+    # LangGraph server: browser origins allowed to call it (CORS), comma-separated; none by default.
+    vault_agent_cors_origins: str = ""
     http_timeout_seconds: float = 10.0
 
     @field_validator("auth0_domain")
     @classmethod
     def _strip_domain(cls, value: str) -> str:
         return value.strip().rstrip("/")
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.vault_agent_cors_origins.split(",") if o.strip()]
 
     @property
     def auth0_base_url(self) -> str:

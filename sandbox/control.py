@@ -122,6 +122,8 @@ def _decide(tenant: Tenant, url: str, user_id: str, action: str) -> JSONResponse
             return _bad("unknown ticket for this user")
         target = decide_connect(tenant, params["ticket"], action in ("approve", "allow"))
         return JSONResponse({"redirect_url": target}) if target else _bad("ticket already answered or expired")
+    if problem := await tenant.resolve_client(params.get("client_id", "")):
+        return _bad(problem)
     outcome = tenant.begin_authorize(params)
     if outcome.login:
         outcome = tenant.continue_authorize(outcome.login, user_id)

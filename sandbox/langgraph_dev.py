@@ -1,7 +1,8 @@
 """Runs `langgraph dev` for this project on a free loopback port, pointed at a sandbox.
 
 The server loads the repo's langgraph.json rewritten with absolute paths into a temporary folder, so its
-own state (and its reloader, which is off anyway) never touches the project directory. `stop()` then
+own state never touches the project directory. It starts through `agent/serve.py`, as `make server` does
+(configuration checks, private state folder, no reloader, CORS closed unless configured). `stop()` then
 `start()` restarts it on the same port and persistence (what a deployment's restart looks like). Used by
 the tests and by notebook 02.
 """
@@ -31,10 +32,14 @@ def _free_port() -> int:
 
 
 class LangGraphDev:
-    def __init__(self, env: dict[str, str], workdir: Path | None = None, port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], workdir: Path | None = None, port: int | None = None,
+                 config: Path | None = None) -> None:
+        """`config`: a langgraph.json of the caller's (absolute paths) instead of the repo's."""
+        self.config = config
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="vault-agent-langgraph-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("AUTH0_", "OPENAI_", "SANDBOX_", "VAULT_AGENT_DB_URL"))}
         self.env["VAULT_AGENT_STATE_DIR"] = str(self.workdir / "state")  # the server store's SQLite file
@@ -55,6 +60,8 @@ class LangGraphDev:
         return path.read_text().strip()
 
     def _write_config(self) -> Path:
+        if self.config is not None:
+            return self.config
         config = json.loads((ROOT / "langgraph.json").read_text())
         config["dependencies"] = [str(ROOT)]
         config["graphs"] = {k: str(ROOT / v.removeprefix("./")) for k, v in config["graphs"].items()}
@@ -67,9 +74,9 @@ class LangGraphDev:
     def start(self, timeout: float = 120) -> "LangGraphDev":
         config = self._write_config()
         log = open(self.log_path, "a")
-        self._proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "langgraph"), "dev", "--no-browser", "--no-reload",
-             "--host", "127.0.0.1", "--port", str(self.port), "--config", str(config)],
+        self._proc = subprocess.Popen(  # through `make server`'s entry point: its checks and hardening
+            [sys.executable, "-m", "agent.serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--config", str(config)],
             cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -15,11 +15,12 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-from . import control, github, google_calendar, model
+from . import control, github, google_calendar, model, snapshot
 from .auth0 import Tenant
 from .auth0 import create_app as create_auth0_app
 from .control_client import ControlClient
@@ -30,32 +31,63 @@ SERVICES = ("auth0", "google", "github", "openai", "control")
 SEEDED_USERS = (("alice", "Alice Example"), ("bob", "Bob Example"))
 
 
-def _bind(host: str) -> socket.socket:
+def _bind(host: str, port: int = 0) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted connections inherit this: without it, keep-alive responses written in two parts wait
     # ~40 ms for the client's delayed ACK (Nagle), which real services do not make you pay.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, 0))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     sock.listen(512)
     sock.setblocking(False)
     return sock
 
 
-class SandboxServer:
-    """The whole sandbox. Use as a context manager, or `start()` / `stop()`."""
+def _bind_all(host: str, ports: dict[str, int]) -> dict[str, socket.socket]:
+    """The ports a kept world used before (its issuer and URLs stay the same); fresh ones when there are
+    none or one of them is taken by another program."""
+    sockets: dict[str, socket.socket] = {}
+    try:
+        for name in SERVICES:
+            sockets[name] = _bind(host, ports.get(name, 0))
+        return sockets
+    except OSError:
+        for sock in sockets.values():
+            sock.close()
+        return {name: _bind(host) for name in SERVICES}
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+
+class SandboxServer:
+    """The whole sandbox. Use as a context manager, or `start()` / `stop()`.
+
+    `snapshot_path`: keep the world in that file (sandbox/snapshot.py) — loaded at start, saved shortly
+    after every change and at stop — on the ports it used before. Without it (tests) all is in memory."""
+
+    def __init__(self, host: str = "127.0.0.1", *, snapshot_path: Path | None = None) -> None:
         self.host = host
-        self.world = World()
-        self._sockets = {name: _bind(host) for name in SERVICES}
-        self.urls = {name: f"http://{host}:{s.getsockname()[1]}" for name, s in self._sockets.items()}
-        self.tenant = Tenant(self.world, self.urls["auth0"])
-        for handle, name in SEEDED_USERS:
-            self.tenant.create_user(name, f"{handle}@example.com", handle)
-        self.openai_api_key = "sk-sandbox-" + secrets.token_hex(8)
-        # For a LangGraph server pointed at this sandbox: the key that seals its runs' credentials.
-        self.encryption_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        self.snapshot_path = snapshot_path
+        self._write_lock, self._taken, self._written = threading.Lock(), 0, 0
+        saved = snapshot.load(snapshot_path) if snapshot_path else None
+        self._sockets = _bind_all(host, saved["ports"] if saved else {})
+        self.ports = {name: s.getsockname()[1] for name, s in self._sockets.items()}
+        self.urls = {name: f"http://{host}:{port}" for name, port in self.ports.items()}
+        if saved:
+            self.tenant = saved["tenant"]
+            self.tenant.base_url = self.urls["auth0"]  # the same, unless a port had to change
+            self.world = self.tenant.world
+            self.openai_api_key, self.encryption_key = saved["openai_api_key"], saved["encryption_key"]
+        else:
+            self.world = World()
+            self.tenant = Tenant(self.world, self.urls["auth0"])
+            for handle, name in SEEDED_USERS:
+                self.tenant.create_user(name, f"{handle}@example.com", handle)
+            self.openai_api_key = "sk-sandbox-" + secrets.token_hex(8)
+            # For a LangGraph server pointed at this sandbox: the key that seals its runs' credentials.
+            self.encryption_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
         apps = {
             "auth0": create_auth0_app(self.tenant),
             "google": google_calendar.create_app(self.world),
@@ -92,8 +124,36 @@ class SandboxServer:
             "SANDBOX_CONTROL_URL": self.urls["control"],  # last: SandboxProcess reads up to this line
         }
 
+    def _snapshot(self) -> tuple[int, bytes]:
+        self.world.changed = False
+        self._taken += 1
+        return self._taken, snapshot.dumps(
+            tenant=self.tenant, openai_api_key=self.openai_api_key, encryption_key=self.encryption_key,
+            ports=self.ports)
+
+    def _write(self, taken: int, data: bytes) -> None:
+        with self._write_lock:  # never let an older snapshot replace a newer one
+            if taken > self._written:
+                snapshot.write(self.snapshot_path, data)
+                self._written = taken
+
+    async def _keep_saved(self) -> None:
+        """Write the snapshot shortly after each change: taken on this loop (nothing mutates meanwhile),
+        written in a thread (no file I/O on the loop)."""
+        while True:
+            await asyncio.sleep(0.2)
+            if self.world.changed:
+                await asyncio.to_thread(self._write, *self._snapshot())
+
+    def save(self) -> None:
+        """Write the snapshot now (before start or after stop: not while the loop runs)."""
+        if self.snapshot_path is not None:
+            self._write(*self._snapshot())
+
     def start(self) -> "SandboxServer":
         ready = threading.Event()
+        if self.snapshot_path is not None:
+            self.save()  # the ports and secrets are on disk before anyone is told about them
 
         def serve() -> None:
             try:  # uvloop when present (it comes with langgraph-api): the stand-ins should not be the bottleneck
@@ -110,7 +170,10 @@ class SandboxServer:
                 while not all(server.started for server in self._servers):
                     await asyncio.sleep(0.01)
                 ready.set()
+                saver = asyncio.create_task(self._keep_saved()) if self.snapshot_path is not None else None
                 await asyncio.gather(*tasks)
+                if saver is not None:
+                    saver.cancel()
 
             self._loop.run_until_complete(run_all())
 
@@ -125,6 +188,7 @@ class SandboxServer:
             server.should_exit = True
         if self._thread is not None:
             self._thread.join(5)
+        self.save()
         self.control.close()
 
     def __enter__(self) -> "SandboxServer":

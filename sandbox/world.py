@@ -89,6 +89,19 @@ class World:
         self.lock = asyncio.Lock()
         # Free-form per-service data (seeded events, repositories, …), owned by each stand-in.
         self.data: dict[str, Any] = {}
+        self.changed = False  # set after a request that may have changed something (a snapshot is due)
+
+    # what a snapshot keeps (sandbox/snapshot.py): the world, not the test aids
+    _TEST_AIDS = ("requests", "faults", "lock", "changed")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k not in self._TEST_AIDS}
+        state["data"] = {k: v for k, v in self.data.items() if k != "openai_requests"}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.requests, self.faults, self.lock, self.changed = [], [], asyncio.Lock(), False
 
     # provider accounts -------------------------------------------------------------------------
     def add_provider_account(self, account: ProviderAccount) -> ProviderAccount:
@@ -127,6 +140,7 @@ class World:
     # request log -------------------------------------------------------------------------------
     def log_request(self, entry: LoggedRequest) -> None:
         self.requests.append(entry)
+        self.changed = True  # any answered request may have changed the world (a code, a session, a link)
 
     def find_requests(self, service: str | None = None, path: str | None = None) -> list[LoggedRequest]:
         return [

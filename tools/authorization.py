@@ -67,19 +67,21 @@ class AuthorizationRequest:
         """LangChain's human-in-the-loop request (`action_requests` + `review_configs`): one action, the
         paused tool, described for a person — the sentence first, then the link as a markdown link."""
         provider = find(self.connection)
-        label = provider.label if provider else self.connection
-        words = ", ".join(provider.describe(self.scopes) if provider else self.scopes)
+        label = _md_text(provider.label if provider else self.connection)
+        words = _md_text(", ".join(provider.describe(self.scopes) if provider else self.scopes))
         more = "more " if self.reason == "insufficient_scope" else ""
         tool = f"`{self.tool}`" if self.tool and "`" not in self.tool else _md_text(self.tool or "the request")
-        link = f"[Allow {more}access to {_md_text(label)}]({_md_url(self.authorize_url)})"
+        sentence = f"The assistant needs {more}access to your {label} to run {tool}: {words}."
+        link = f"[Allow {more}access to {label}]({_md_url(self.authorize_url)})"
         until = _clock(self.expires_at)
-        description = (f"The assistant needs {more}access to your {_md_text(label)} to run {tool}: "
-                       f"{_md_text(words)}.\n\n{link} (the link works until {until}).\n\n"
+        description = (f"{sentence}\n\n{link} (the link works until {until}).\n\n"
                        "Once you have answered there, press **Approve** to carry on, or **Reject** to decline.")
         name = self.tool or f"authorize_{self.connection}"
         return {
+            # Agent Chat UI shows `args` on the card itself (label, then markdown), `description` on demand.
             "action_requests": [{"name": name, "description": description, "args": {
-                "account": _md_text(label), "access": _md_text(words), "authorize": link, "link works until": until}}],
+                "request": sentence, "authorize": link, "link works until": until,
+                "then": "Approve once you have answered there (Reject to decline)."}}],
             "review_configs": [{"action_name": name, "allowed_decisions": list(DECISIONS)}],
         }
 

@@ -27,8 +27,8 @@ from tools.authorization import AuthorizationAnswer
 from tools.providers import describe_scope, label
 
 from .receiver import CallbackReceiver, ReceiverError
-from .runtime import CliError, CliRuntime, console
-from .terminal import clip, countdown, ctrl_c_sets, parse_time, plain, shown
+from .runtime import CliError, CliRuntime, command_line, console
+from .terminal import clip, countdown, ctrl_c_sets, looks_like_callback, parse_time, plain, shown, typed_lines
 
 if TYPE_CHECKING:  # imported lazily at run time: they pull in LangGraph, which the prompt must not wait for
     from agent.session_runner import AgentSession, AuthorizationNeeded
@@ -173,11 +173,13 @@ class Chat:
             self._typed = self._prompt.default_buffer.text
             app.exit(result=_WAKE)
 
-    async def _ensure_receiver(self) -> None:
+    async def _ensure_receiver(self) -> str | None:
+        """Serve the callback address; None when served, else why not (then no link can complete here)."""
         try:
             await self.receiver.start()
         except ReceiverError as exc:
-            console.print(f"[yellow]warning:[/yellow] {exc}")
+            return str(exc)
+        return None
 
     async def _release_if_idle(self) -> None:
         now = datetime.now(timezone.utc)
@@ -192,6 +194,7 @@ class Chat:
 
         paused = False
         streamed = False
+        answer = None  # the message being streamed: a second answer in one run starts on a new line
         status = console.status("[dim]Thinking…[/dim]", spinner="dots")
         status.start()
         try:
@@ -201,6 +204,9 @@ class Chat:
                         status.stop()
                         console.print("[bold cyan]agent ›[/bold cyan] ", end="")
                         streamed = True
+                    elif event.message_id != answer:
+                        console.print("\n")
+                    answer = event.message_id
                     console.print(plain(event.text), end="", markup=False, highlight=False)
                 elif isinstance(event, ToolStarted):
                     status.update(f"[dim]{event.status}[/dim]")
@@ -227,9 +233,16 @@ class Chat:
         for entry in [e for e in self._later if e[0] == self.thread_id]:  # answered before we asked
             self._later.remove(entry)
             values.update({k: v for k, v in entry[2].items() if k in by_id})
+        if (busy := await self._ensure_receiver()) is not None:
+            # A link whose answer would reach another process cannot complete here: do not show it.
+            paused, self.thread_id = self.thread_id, str(uuid.uuid4())
+            console.print(f"[yellow]This chat cannot receive the authorization now:[/yellow] {escape(busy)} "
+                          f"The conversation is saved: `/resume {paused}` here once that is done. New messages "
+                          "start a new conversation.", soft_wrap=True)
+            return False
         self._foreground = self.thread_id
-        await self._ensure_receiver()
         expires = min(parse_time(item.request.expires_at) for item in pending)
+        pasting: asyncio.Task | None = None
         try:
             with ctrl_c_sets() as interrupted:  # from the first line on screen: no window for a stray Ctrl-C
                 for item in pending:
@@ -238,7 +251,9 @@ class Chat:
                     self._show_request(item)
                     if self.open_browser:
                         webbrowser.open(item.request.authorize_url)
-                with Live(countdown(expires), console=console, refresh_per_second=2, transient=True) as live:
+                with (Live(countdown(expires), console=console, refresh_per_second=2, transient=True) as live,
+                      typed_lines() as typed):
+                    pasting = asyncio.create_task(self._take_pasted(typed))
                     while not by_id.keys() <= values.keys() and not interrupted.is_set():
                         try:
                             thread_id, got = await asyncio.wait_for(self._callbacks.get(), timeout=0.5)
@@ -257,6 +272,8 @@ class Chat:
                                                   + f" [dim](waiting for {len(by_id) - len(values)} more)[/dim]")
         finally:
             self._foreground = None
+            if pasting is not None:
+                pasting.cancel()
         if interrupted.is_set():
             self._left[self.thread_id] = expires
             self._paused_message()
@@ -271,6 +288,24 @@ class Chat:
         await self._release_if_idle()
         return await self.run_turn(self.session.resume(self.thread_id, values))
 
+    async def _take_pasted(self, typed: "asyncio.Queue[str]") -> None:
+        """Addresses pasted while a link waits: each completes its link as if the browser had reached us."""
+        while True:
+            await self.pasted(await typed.get())
+
+    async def pasted(self, text: str) -> None:
+        """The address the browser ended on, pasted into the chat (the browser runs on another device and
+        cannot reach this loopback receiver): completed like a callback — the same single-use `state`."""
+        if not looks_like_callback(text):
+            console.print("[dim]That is not the address of an authorization answer (it has no state=…); "
+                          "paste the whole address from the browser's address bar.[/dim]")
+            return
+        ok, message = await self._on_callback(text.strip())
+        if ok is not True:
+            console.print(f"[yellow]{escape(message)}[/yellow]")
+        elif self._foreground is None:
+            console.print(f"[dim]{escape(message)}[/dim]")
+
     def _show_request(self, item: "AuthorizationNeeded") -> None:
         r = item.request
         provider = label(r.connection)
@@ -279,19 +314,23 @@ class Chat:
         body = Text.assemble(
             (f"The assistant {why} your {provider} to run {r.tool}.\n", "bold"),
             f"It asks to:\n{access}\n\n", "Open the link below to authorize (it expires in 10 minutes).\n",
-            ("vault-agent carries on by itself once you have answered. "
-             f"Ctrl-C to leave it for later (vault-agent resume {self.thread_id}).", "dim"))
+            ("vault-agent carries on by itself once you have answered; Ctrl-C leaves it for later. "
+             "Browser on another device? Paste the address it ends on here and press Enter.", "dim"))
         console.print(Panel(body, title=f"Authorization needed: {provider}", border_style="yellow"))
+        # Outside the panel and unwrapped by us, so it copies whole at any width.
+        console.print(f"Resume later with: {command_line('resume ' + self.thread_id)}", soft_wrap=True,
+                      markup=False, highlight=False)
         # The URL unwrapped on a line of its own, so terminals make it clickable and scripts can read it.
         console.print(f"AUTHORIZE_URL {r.authorize_url}", soft_wrap=True, markup=False, highlight=False)
 
     def _paused_message(self) -> None:
-        """Leave the paused thread untouched (a new message there would abandon its pending tool calls):
-        what the user types next starts a new conversation."""
+        """Leave the paused thread untouched (a new message there would wait behind its pause): what the
+        user types next starts a new conversation."""
         paused, self.thread_id = self.thread_id, str(uuid.uuid4())
         console.print(f"\n[yellow]Paused.[/yellow] The conversation is saved. Allowing in the browser while this "
                       f"chat is open carries on here by itself; `/resume {paused}` here, or "
-                      f"`vault-agent resume {paused}` later, continues it. New messages start a new conversation.")
+                      f"`{escape(command_line('resume ' + paused))}` later, continues it. New messages start a "
+                      "new conversation.", soft_wrap=True)
 
     def _stale(self, item: "AuthorizationNeeded") -> bool:
         """A link nobody can use any more: expired, or minted by another tenant (an in-process sandbox that
@@ -312,12 +351,19 @@ class Chat:
     async def resume_thread(self, thread_id: str) -> bool | None:
         """Continue `thread_id`: None when it is not one of the user's conversations (nothing switched),
         False when the user left its pause again with Ctrl-C."""
+        from .commands import resolve_thread
+
         session = await self.ready()
+        thread_id = resolve_thread(thread_id, await session.threads())  # a unique prefix is enough
         if not await self.known_thread(thread_id):
             return None
         self.thread_id = thread_id
         self._left.pop(thread_id, None)
         pending = await session.pending(thread_id)
+        if not pending and await session.unfinished(thread_id):  # cut off mid-run (killed, Ctrl-C): finish it
+            console.print(f"[dim]Now in conversation {thread_id}: finishing what was interrupted there (a write "
+                          "that already happened is not repeated).[/dim]")
+            return await self.run_turn(session.reopen(thread_id, stale=self._stale))
         if not pending:
             console.print(f"[dim]Now in conversation {thread_id}; nothing is waiting there.[/dim]")
             return True
@@ -354,7 +400,8 @@ class Chat:
             if task is None or not task.cancelling():
                 raise
             task.uncancel()
-            console.print("\n[yellow]Interrupted.[/yellow]")
+            console.print(f"\n[yellow]Interrupted.[/yellow] What was under way is kept: your next message here "
+                          f"finishes it first (a write happens once), or `/resume {self.thread_id}`.")
         except Exception as exc:  # noqa: BLE001 - the chat goes on; the thread keeps what it had
             console.print(f"\n[bold red]error:[/bold red] {escape(plain(explain(exc)))}", highlight=False)
 
@@ -380,6 +427,9 @@ class Chat:
             if text.startswith("/"):
                 if await self.command(text) is False:
                     return
+                continue
+            if looks_like_callback(text):  # pasted after Ctrl-C: pick the conversation up
+                await self.pasted(text)
                 continue
             try:
                 await self.ready()

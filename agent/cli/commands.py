@@ -18,7 +18,7 @@ from auth.session import SessionClient, SessionStore, sandbox_session
 from tools.providers import find, label
 
 from .receiver import CallbackReceiver
-from .runtime import CliError, CliRuntime, console
+from .runtime import CliError, CliRuntime, command_line, console, set_logged_out
 from .terminal import plain, shown
 
 
@@ -59,6 +59,7 @@ async def login(runtime: CliRuntime, open_browser: bool) -> None:
         finally:
             await client.aclose()
     SessionStore(settings).save(creds)
+    set_logged_out(settings, False)
     console.print(f"[green]Logged in[/green] as {creds.sub}.")
     await suggest_links(runtime, creds)
 
@@ -88,6 +89,7 @@ async def suggest_links(runtime: CliRuntime, creds: UserCredentials, *, ask: boo
 async def logout(runtime: CliRuntime) -> None:
     store = SessionStore(runtime.settings)
     creds = store.load()
+    set_logged_out(runtime.settings, True)  # the sandbox makes no session up for you until `login`
     if creds is None:
         console.print("Not logged in.")
         return
@@ -116,7 +118,7 @@ async def print_connections(runtime: CliRuntime, creds: UserCredentials) -> None
     finally:
         await mgmt.aclose()
     if not linked:
-        console.print("No linked accounts yet. `vault-agent connections connect google` links one.")
+        console.print(f"No linked accounts yet. `{command_line('connections connect google')}` links one.")
         return
     table = Table("connection", "account", title="Linked accounts")
     for identity in linked:
@@ -186,18 +188,63 @@ def _why(outcome: Any) -> str:
 
 
 def print_threads(rows: list[dict[str, Any]]) -> None:
+    """Ids are printed whole at any width (they are what `resume` takes): a table when the terminal is wide
+    enough for every column, else one conversation per block with the id on its own line."""
     if not rows:
         console.print("No conversations yet.")
         return
-    table = Table("thread", "status", "updated", "first message", title="Conversations")
+
+    def when(row: dict[str, Any]) -> str:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(row.get("updated", 0)))
+
+    if console.width >= 110:
+        table = Table(title="Conversations")
+        table.add_column("thread", no_wrap=True, min_width=36)
+        table.add_column("status", no_wrap=True)
+        table.add_column("updated", no_wrap=True)
+        table.add_column("first message", overflow="ellipsis", no_wrap=True)
+        for row in rows:
+            table.add_row(Text(plain(str(row["thread_id"]))), Text(plain(str(row.get("status", "")))), when(row),
+                          Text(plain(str(row.get("title", "")))))
+        console.print(table)
+        return
+    console.print("[bold]Conversations[/bold]")
     for row in rows:
-        table.add_row(Text(plain(str(row["thread_id"]))), Text(plain(str(row.get("status", "")))),
-                      time.strftime("%Y-%m-%d %H:%M", time.localtime(row.get("updated", 0))),
-                      Text(plain(str(row.get("title", "")))))
-    console.print(table)
+        console.print(plain(str(row["thread_id"])), soft_wrap=True, markup=False, highlight=False)
+        detail = " · ".join(plain(str(x)) for x in (row.get("status", ""), when(row), row.get("title", "")) if x)
+        console.print(Text("  " + detail, style="dim"), overflow="ellipsis", no_wrap=True)
+
+
+# The words a thread's status is shown with, the same for the local store and a LangGraph server.
+ENGINE_STATUS = {"idle": "done", "busy": "running", "interrupted": "waiting for authorization", "error": "failed"}
+
+
+def resolve_thread(given: str, rows: list[dict[str, Any]]) -> str:
+    """The full id of the conversation `given` names: itself, or the one id it is a prefix of. An ambiguous
+    prefix is a CliError listing the candidates; no match returns `given` (the caller says it is unknown)."""
+    ids = [row["thread_id"] for row in rows]
+    if given in ids:
+        return given
+    matches = [i for i in ids if i.startswith(given)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise CliError(f"{shown(given)} is the start of {len(matches)} conversations ({', '.join(matches)}): "
+                       "type more of the id.")
+    return given
 
 
 THREADS_NAMESPACE = "vault_agent_threads"  # the namespace agent.session_runner writes conversations under
+
+
+def has_local_threads(runtime: CliRuntime) -> bool:
+    """False only when the default SQLite file does not exist yet (no conversation was ever saved)."""
+    from pathlib import Path
+
+    from agent.persistence import resolve_url
+
+    url = resolve_url(runtime.settings)
+    return not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
 
 
 async def list_threads(runtime: CliRuntime, creds: UserCredentials) -> list[dict[str, Any]]:
@@ -220,7 +267,7 @@ async def list_threads(runtime: CliRuntime, creds: UserCredentials) -> list[dict
         try:
             with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
                 rows = db.execute("SELECT key, value FROM store WHERE prefix = ?", (".".join(namespace),)).fetchall()
-            return _sorted([{"thread_id": key, **json.loads(value)} for key, value in rows])
+            return await _with_status(url, [{"thread_id": key, **json.loads(value)} for key, value in rows])
         except (sqlite3.Error, ValueError, TypeError):
             pass
     if url.startswith(("postgresql://", "postgres://")):
@@ -232,7 +279,16 @@ async def list_threads(runtime: CliRuntime, creds: UserCredentials) -> list[dict
     async with Store.from_conn_string(url) as store:
         await store.setup()
         items = await store.asearch(namespace, limit=100)
-    return _sorted([{"thread_id": i.key, **i.value} for i in items])
+    return await _with_status(resolve_url(runtime.settings), [{"thread_id": i.key, **i.value} for i in items])
+
+
+async def _with_status(url: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sorted, and a conversation cut off mid-run (recorded "running", run by no live process) shown as
+    resumable."""
+    from agent.persistence import interrupted_status
+
+    return [{**row, "status": await interrupted_status(url, row["thread_id"], row.get("status", ""))}
+            for row in _sorted(rows)]
 
 
 def _sorted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

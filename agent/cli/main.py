@@ -67,13 +67,16 @@ def chat(no_browser: bool = False, remote: str = "") -> None:
 
         async with contextlib.AsyncExitStack() as stack:
             async def make_session() -> Any:
-                # Everything slow happens once the prompt is on screen: the in-process sandbox, the session
-                # refresh, then the heavy imports (LangGraph, OpenAI, Google) off the event loop.
+                # The agent warms up while the user types the first question, once the prompt is on screen:
+                # the in-process sandbox, the session refresh, the heavy imports (LangGraph, OpenAI, Google)
+                # off the event loop, then the model client, so the first question pays for its answer only.
                 await asyncio.sleep(0.05)
                 await asyncio.to_thread(ensure_sandbox, runtime)
                 user = await current_user(runtime)
                 await asyncio.to_thread(importlib.import_module, "agent.session_runner")
-                return await stack.enter_async_context(agent_session(runtime, user))
+                session = await stack.enter_async_context(agent_session(runtime, user))
+                await asyncio.to_thread(_warm_model, session)
+                return session
 
             chat_ = Chat(runtime, open_browser=not no_browser)
             prompt = prompt_session(runtime)
@@ -88,11 +91,19 @@ def chat(no_browser: bool = False, remote: str = "") -> None:
     _run(work, needs_user=False, start_sandbox=False)
 
 
+def _warm_model(session: Any) -> None:
+    """Build the chat model with its tools bound (what the first question would otherwise wait for)."""
+    from agent.graph import TOOLS
+    from agent.model import bound_model
+
+    bound_model(session.services.settings, TOOLS)
+
+
 def resume(thread: str, no_browser: bool = False) -> None:
     """Continue a conversation that paused for authorization, then keep chatting."""
     async def work(runtime: Any, user: Any) -> None:
         from .chat import Chat
-        from .runtime import CliError, agent_session
+        from .runtime import CliError, agent_session, command_line
         from .terminal import prompt_session, shown
 
         async with agent_session(runtime, user) as session:
@@ -100,7 +111,7 @@ def resume(thread: str, no_browser: bool = False) -> None:
             try:
                 outcome = await chat_.resume_thread(thread)
                 if outcome is None:
-                    raise CliError(f"No conversation {shown(thread)}: `vault-agent threads` lists yours.")
+                    raise CliError(f"No conversation {shown(thread)}: `{command_line('threads')}` lists yours.")
                 await chat_.loop(prompt_session(runtime))  # also after Ctrl-C: the "Paused" hint is true here too
             finally:
                 await chat_.receiver.stop()
@@ -113,10 +124,13 @@ def threads() -> None:
     async def work(runtime: Any) -> None:
         import asyncio
 
-        from .commands import list_threads, print_threads
+        from .commands import has_local_threads, list_threads, print_threads
         from .runtime import current_user, ensure_sandbox, remembered_sandbox_user
 
         user = remembered_sandbox_user(runtime)  # nothing configured: no need to start a sandbox to know
+        if user is None and runtime.wants_sandbox and not has_local_threads(runtime):
+            print_threads([])  # a fresh state dir: nothing to list, nobody to ask
+            return
         if user is None:
             await asyncio.to_thread(ensure_sandbox, runtime)
             user = await current_user(runtime, refresh=False)

@@ -37,8 +37,29 @@ async def _server_credentials(runtime: CliRuntime, user: UserCredentials) -> Use
 
 
 def _last_answer(state: dict[str, Any]) -> str:
+    """The agent's last reply ("" when the thread does not end with one)."""
     messages = (state.get("values") or {}).get("messages") or []
-    return str(messages[-1].get("content", "")) if messages else ""
+    if not messages or messages[-1].get("type") not in ("ai", "AIMessageChunk"):
+        return ""
+    return str(messages[-1].get("content", ""))
+
+
+def _acknowledgement(pause: dict[str, Any], state: dict[str, Any]) -> str:
+    """What the user answered to one pause, in the local chat's words (✓ GitHub allowed · ✗ … declined).
+    The server's callback resumed the run, so the answer is read from what the paused tool replied: a tool
+    that was not authorized says so in its reply (tools/vault.py: "the user declined access to …")."""
+    request = AuthorizationRequest.from_json(pause["value"])
+    provider = label(request.connection)
+    for message in reversed((state.get("values") or {}).get("messages") or []):
+        if message.get("type") != "tool" or message.get("name") != request.tool:
+            continue
+        text = str(message.get("content", ""))
+        if f"declined access to {provider}" in text:
+            return f"✗ {provider} declined"
+        if f"did not complete access to {provider}" in text:
+            return f"✗ {provider} not answered (link expired)"
+        break
+    return f"✓ {provider} allowed"
 
 
 async def _wait_until_done(client: Any, thread_id: str, pauses: list[dict[str, Any]],
@@ -57,6 +78,24 @@ async def _wait_until_done(client: Any, thread_id: str, pauses: list[dict[str, A
             live.update(countdown(expires))
             await asyncio.sleep(0.5)
     return False
+
+
+def server_error(url: str, exc: Exception, runtime: CliRuntime | None = None) -> str:
+    """One sentence naming why a request to the LangGraph server failed: it refused the token, answered
+    with an error, or could not be reached — three different fixes."""
+    import httpx
+
+    if isinstance(exc, httpx.HTTPStatusError):
+        code = exc.response.status_code
+        if code in (401, 403):
+            settings = runtime.settings if runtime is not None else None
+            whose = (f" (tokens from {settings.auth0_domain} for {settings.auth0_audience})"
+                     if settings is not None else "")
+            return (f"The LangGraph server at {url} refused your token ({code}): start it with the same Auth0 "
+                    f"configuration as this CLI{whose} — on the sandbox, export `vault-agent sandbox`'s lines "
+                    "in both shells.")
+        return f"The LangGraph server at {url} answered {code}: {exc.response.text[:200].strip()}"
+    return f"The LangGraph server at {url} could not be reached ({type(exc).__name__}): is it running there?"
 
 
 class RemoteChat:
@@ -103,10 +142,18 @@ class RemoteChat:
             if not finished:
                 console.print("[yellow]The authorization link expired.[/yellow] Ask again.")
                 return
-            console.print("[green]✓ Answered — the server carried on.[/green]")  # Allow or Deny: the answer says
-        answer = _last_answer(await self.client.threads.get_state(self.thread_id))
-        console.print("[bold cyan]agent ›[/bold cyan] ", end="")
-        console.print(plain(answer), markup=False, highlight=False)
+            state = await self.client.threads.get_state(self.thread_id)
+            marks = [_acknowledgement(pause, state) for pause in pauses]
+            colour = "green" if all(m.startswith("✓") for m in marks) else "yellow"
+            console.print(f"[{colour}]{' · '.join(marks)} — the server carried on.[/{colour}]")
+        self._print_answer(await self.client.threads.get_state(self.thread_id))
+
+    @staticmethod
+    def _print_answer(state: dict[str, Any]) -> None:
+        answer = _last_answer(state)
+        if answer:
+            console.print("[bold cyan]agent ›[/bold cyan] ", end="")
+            console.print(plain(answer), markup=False, highlight=False)
 
     async def command(self, text: str) -> bool | None:
         """The local chat's commands, against the server. Returns False only for /quit."""
@@ -122,13 +169,7 @@ class RemoteChat:
             elif name == "/threads":
                 from .commands import print_threads
 
-                rows = []
-                for t in await self.client.threads.search(limit=100):
-                    first = ((t.get("values") or {}).get("messages") or [{}])[0].get("content", "")
-                    updated = datetime.fromisoformat(str(t.get("updated_at")).replace("Z", "+00:00"))
-                    rows.append({"thread_id": t["thread_id"], "status": t.get("status", ""),
-                                 "updated": updated.timestamp(), "title": str(first)[:80]})
-                print_threads(rows)
+                print_threads(await self.threads())
             elif name == "/resume":
                 await self.resume(arg)
             elif name == "/connections":
@@ -145,14 +186,33 @@ class RemoteChat:
         except CliError as exc:
             console.print(str(exc), markup=False)
         except Exception as exc:  # noqa: BLE001 - a failing command never ends the chat
-            console.print(f"[bold red]error:[/bold red] {escape(plain(explain(exc)))}", highlight=False)
+            import httpx
+
+            why = server_error(self.url, exc, self.runtime) if isinstance(exc, httpx.HTTPError) else explain(exc)
+            console.print(f"[bold red]error:[/bold red] {escape(plain(why))}", highlight=False)
         return None
+
+    async def threads(self) -> list[dict[str, Any]]:
+        """The user's threads on the server, in the local store's shape and words."""
+        from .commands import ENGINE_STATUS
+
+        rows = []
+        for t in await self.client.threads.search(limit=100):
+            first = ((t.get("values") or {}).get("messages") or [{}])[0].get("content", "")
+            updated = datetime.fromisoformat(str(t.get("updated_at")).replace("Z", "+00:00"))
+            status = str(t.get("status", ""))
+            rows.append({"thread_id": t["thread_id"], "status": ENGINE_STATUS.get(status, status),
+                         "updated": updated.timestamp(), "title": str(first)[:80]})
+        return sorted(rows, key=lambda r: r["updated"], reverse=True)
 
     async def resume(self, thread_id: str) -> None:
         import httpx
 
+        from .commands import resolve_thread
+
         if not thread_id or " " in thread_id:
             raise CliError("Usage: /resume THREAD — /threads lists your conversations.")
+        thread_id = resolve_thread(thread_id, await self.threads())  # a unique prefix is enough
         try:
             state = await self.client.threads.get_state(thread_id)
         except httpx.HTTPStatusError as exc:  # another user's thread is a 404 too
@@ -163,8 +223,11 @@ class RemoteChat:
         self.thread_id = thread_id
         pauses = [{"id": i["id"], "value": i["value"]} for i in state.get("interrupts", [])
                   if AuthorizationRequest.is_authorization(i.get("value"))]
-        if not pauses:
-            console.print(f"[dim]Now in conversation {thread_id}; nothing is waiting there.[/dim]")
+        if not pauses:  # finished meanwhile (the server's callback resumed it): show how it ended
+            answer = _last_answer(state)
+            console.print(f"[dim]Now in conversation {thread_id}; nothing is waiting there"
+                          f"{' — its last answer:' if answer else '.'}[/dim]")
+            self._print_answer(state)
             return
         soon = datetime.now(timezone.utc) + timedelta(seconds=30)
         dead = {p["id"]: AuthorizationAnswer(AuthorizationRequest.from_json(p["value"]).state, REISSUE).to_json()
@@ -190,7 +253,7 @@ async def run_remote(runtime: CliRuntime, user: UserCredentials, url: str, *, op
     try:
         await chat.new_thread()
     except httpx.HTTPError as exc:
-        raise CliError(f"The LangGraph server at {url} could not be reached ({type(exc).__name__}).") from exc
+        raise CliError(server_error(url, exc, runtime)) from exc
 
     prompt = prompt_session(runtime)
     console.print(f"[bold]vault-agent[/bold] on {url} — thread {chat.thread_id}. /help for commands.")
@@ -212,4 +275,5 @@ async def run_remote(runtime: CliRuntime, user: UserCredentials, url: str, *, op
         except Exception as exc:  # noqa: BLE001 - one line, the chat goes on
             from .runtime import explain
 
-            console.print(f"[bold red]error:[/bold red] {escape(plain(explain(exc)))}", highlight=False)
+            why = server_error(url, exc, runtime) if isinstance(exc, httpx.HTTPError) else explain(exc)
+            console.print(f"[bold red]error:[/bold red] {escape(plain(why))}", highlight=False)

@@ -22,6 +22,29 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
+def command_line(args: str) -> str:
+    """`vault-agent ARGS` as it runs from a fresh shell in the current directory: a hint the user can
+    paste into another terminal must not answer `command not found`. `vault-agent` when it is on the
+    PATH for good (pipx, a global install); else the venv's script, relative to here when it is below
+    (`.venv/bin/vault-agent` after `make chat`)."""
+    import shlex
+    import shutil
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "vault-agent"
+    if not script.exists():
+        return f"vault-agent {args}"
+    found = shutil.which("vault-agent")
+    activated = os.environ.get("VIRTUAL_ENV")  # a fresh shell is not activated
+    if found and Path(found).resolve() == script.resolve() and not activated:
+        return f"vault-agent {args}"
+    try:
+        where = str(script.relative_to(Path.cwd()))
+    except ValueError:
+        where = str(script)
+    return f"{shlex.quote(where)} {args}"
+
+
 class CliError(Exception):
     """One clear line for the user, with what to do. Shown without a traceback."""
 
@@ -61,13 +84,15 @@ def ensure_sandbox(runtime: CliRuntime) -> CliRuntime:
     from async code)."""
     if runtime.wants_sandbox and runtime.sandbox is None:
         try:
-            from sandbox.runner import SandboxServer  # only the demo path knows the sandbox
+            from sandbox.shared import open_shared  # only the demo path knows the sandbox
         except ImportError:
             raise CliError("No Auth0 configuration, and the local sandbox is not installed: set AUTH0_DOMAIN, "
                            "AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET (README › Configuration), or "
                            "`pip install vault-agent-sandbox` for the offline demo.") from None
 
-        runtime.sandbox = SandboxServer().start()
+        # One world per state dir, kept on disk and shared with every vault-agent running meanwhile:
+        # what `connections connect` linked, the next command (and the next chat) still sees.
+        runtime.sandbox = open_shared(runtime.settings.vault_agent_state_dir)
         os.environ.update(runtime.sandbox.env)
         runtime.settings = Settings()
         _check(runtime)
@@ -93,14 +118,14 @@ async def current_user(runtime: CliRuntime, *, refresh: bool = True) -> UserCred
     settings = runtime.settings
     store = SessionStore(settings)
     creds = store.load()
-    if creds is None and settings.sandbox_control_url:
+    if creds is None and settings.sandbox_control_url and not logged_out(settings):
         creds = await sandbox_session(settings)  # just minted: nothing to prove by refreshing it
         store.save(creds)
         if runtime.wants_sandbox:
             _remember_sandbox_user(runtime, creds.sub)
         return creds
     if creds is None:
-        raise CliError("You are not logged in: run `vault-agent login`.")
+        raise CliError(f"You are not logged in: run `{command_line('login')}`.")
     if not refresh:
         return creds
     client = SessionClient(settings)
@@ -108,11 +133,29 @@ async def current_user(runtime: CliRuntime, *, refresh: bool = True) -> UserCred
         fresh = await client.refresh(creds)
     except SessionExpired as exc:
         store.delete()
-        raise CliError(f"{exc} Run `vault-agent login`.") from exc
+        raise CliError(f"{exc} Run `{command_line('login')}`.") from exc
     finally:
         await client.aclose()
     store.save(fresh)
     return fresh
+
+
+def _logged_out_marker(settings: Settings) -> Any:
+    return settings.vault_agent_config_dir / "logged-out"
+
+
+def logged_out(settings: Settings) -> bool:
+    """The user ran `logout`: on the sandbox, no session is made up for them until `login`."""
+    return _logged_out_marker(settings).exists()
+
+
+def set_logged_out(settings: Settings, value: bool) -> None:
+    marker = _logged_out_marker(settings)
+    if value:
+        marker.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        marker.touch(mode=0o600)
+    else:
+        marker.unlink(missing_ok=True)
 
 
 SANDBOX_USERS = "sandbox-users.json"  # in the state dir: which user id the in-process sandbox gave each email
@@ -140,7 +183,7 @@ def remembered_sandbox_user(runtime: CliRuntime) -> "UserCredentials | None":
 
     from auth.credentials import UserCredentials
 
-    if not runtime.wants_sandbox:
+    if not runtime.wants_sandbox or logged_out(runtime.settings):
         return None
     from auth.files import read_private
 
@@ -194,14 +237,19 @@ async def agent_session(runtime: CliRuntime, user: UserCredentials) -> AsyncIter
             await services.aclose()
 
 
+# What /etc/localtime or TZ often name UTC by: shown as "UTC", the name the server and notebooks use.
+UTC_ALIASES = {"Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "UCT", "Universal", "Zulu"}
+
+
 def local_timezone(settings: Settings) -> str:
+    """The user's time zone: VAULT_AGENT_TIMEZONE as given, else the system's (TZ, /etc/localtime), else UTC."""
     if settings.vault_agent_timezone:
         return settings.vault_agent_timezone
-    tz = os.environ.get("TZ", "")
-    if tz and "/" in tz:
-        return tz
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and ("/" in tz or tz in UTC_ALIASES):
+        return "UTC" if tz in UTC_ALIASES else tz
     try:
-        link = os.readlink("/etc/localtime")
-        return link.split("zoneinfo/", 1)[1]
+        name = os.readlink("/etc/localtime").split("zoneinfo/", 1)[1]
     except (OSError, IndexError):
         return "UTC"
+    return "UTC" if name in UTC_ALIASES else name

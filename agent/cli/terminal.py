@@ -63,6 +63,59 @@ def ctrl_c_sets() -> Iterator[asyncio.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def typed_lines() -> Iterator[asyncio.Queue[str]]:
+    """Lines the user types (or pastes) while the chat waits for the browser, with no prompt running: on a
+    remote host the browser cannot reach the loopback receiver, so the user pastes the address it ended
+    on. Read from the terminal in its usual line mode, without blocking the loop."""
+    import os
+    import sys
+
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    try:
+        fd = sys.stdin.fileno()
+    except (OSError, ValueError, AttributeError):
+        yield queue
+        return
+    buffer = b""
+
+    def readable() -> None:
+        nonlocal buffer
+        try:
+            chunk = os.read(fd, 65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:  # end of input: stop listening
+            loop.remove_reader(fd)
+            return
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            if line.strip():
+                queue.put_nowait(line.decode("utf-8", "replace").strip())
+
+    try:
+        loop.add_reader(fd, readable)
+    except (OSError, ValueError, NotImplementedError, RuntimeError):
+        yield queue
+        return
+    try:
+        yield queue
+    finally:
+        loop.remove_reader(fd)
+
+
+def looks_like_callback(text: str) -> bool:
+    """A pasted address the browser ended on after answering (it carries the link's `state`)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(text.strip())
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and "state" in parse_qs(parts.query)
+
+
 def parse_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 

@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from . import management, my_account, pages
-from .tenant import Outcome, Tenant
+from .tenant import Outcome, Tenant, is_app_consent
 from .token_endpoint import token_endpoint
 
 SESSION_COOKIE = "sbx_session"
@@ -27,6 +27,8 @@ def _render(request: Request, tenant: Tenant, outcome: Outcome) -> Response:
     if outcome.consent:
         tx = outcome.consent
         user = tenant.users[tx.user_id or ""]
+        if is_app_consent(tx):
+            return HTMLResponse(pages.app_consent_page(tx, user.email, tenant.base_url))
         connection = tx.params.get("requested_connection", "")
         account = tenant.world.provider_account(connection, user.provider_accounts.get(connection, ""))
         label = (account.login or account.email) if account else user.email
@@ -44,6 +46,8 @@ async def authorize(request: Request) -> Response:
     params = {k: v for k, v in request.query_params.items()}
     if any(len(v) > 8192 for v in params.values()):
         return HTMLResponse(pages.error_page("Request parameters are too large."), 400)
+    if problem := await tenant.resolve_client(params.get("client_id", "")):
+        return HTMLResponse(pages.error_page(problem), 400)
     return _render(request, tenant, tenant.begin_authorize(params))
 
 
@@ -74,7 +78,8 @@ async def consent(request: Request) -> Response:
     return _render(request, tenant, tenant.decide_consent(tx, form.get("action") == "allow"))
 
 
-def _metadata(base: str) -> dict[str, Any]:
+def _metadata(tenant: Tenant) -> dict[str, Any]:
+    base = tenant.base_url
     return {
         "issuer": base + "/", "authorization_endpoint": base + "/authorize",
         "token_endpoint": base + "/oauth/token", "userinfo_endpoint": base + "/userinfo",
@@ -85,6 +90,7 @@ def _metadata(base: str) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
                                                   "private_key_jwt", "none"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],  # as Auth0: not link_account
+        "client_id_metadata_document_supported": bool(tenant.config.get("client_id_metadata_documents")),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
                                   "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"],
     }
@@ -92,7 +98,7 @@ def _metadata(base: str) -> dict[str, Any]:
 
 async def discovery(request: Request) -> JSONResponse:
     """OpenID Connect discovery; the same document answers RFC 8414 (`oauth-authorization-server`)."""
-    return JSONResponse(_metadata(request.app.state.tenant.base_url))
+    return JSONResponse(_metadata(request.app.state.tenant))
 
 
 async def register(request: Request) -> JSONResponse:

@@ -18,6 +18,13 @@ class SigningKeys:
         ]
         self.keyset = KeySet(self.keys)
 
+    def __getstate__(self) -> dict[str, Any]:  # a snapshot keeps the keys, so stored sessions stay valid
+        return {"keys": [k.as_dict(private=True) for k in self.keys]}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.keys = [RSAKey.import_key(k) for k in state["keys"]]
+        self.keyset = KeySet(self.keys)
+
     def jwks(self) -> dict[str, Any]:
         return {"keys": [k.as_dict(private=False) for k in self.keys]}
 

@@ -4,8 +4,9 @@ Plain forms, no JavaScript, every value escaped."""
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import urlsplit
 
-from .tenant import CONNECTIONS, Transaction, requested_scopes
+from .tenant import CONNECTIONS, Transaction, audience_of, requested_scopes
 
 _STYLE = ("body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;color:#222}"
           "button{padding:.5rem 1.2rem;margin-right:.5rem}input{display:block;margin:.3rem 0 1rem;width:100%}"
@@ -62,6 +63,39 @@ def consent_page(tx: Transaction, account_label: str, *, step_up: bool = False) 
 <input type="hidden" name="tx" value="{escape(tx.id)}">
 <button type="submit" name="action" value="allow" id="allow">Allow</button>
 <button type="submit" name="action" value="deny" id="deny">Deny</button>
+</form>""")
+
+
+# What the OpenID scopes let an application do, as a tenant's consent screen words them.
+APP_SCOPE_WORDS = {
+    "openid": "Know who you are",
+    "profile": "Read your name and picture",
+    "email": "Read your email address",
+    "offline_access": "Stay signed in (refresh its access without asking you)",
+}
+
+
+def app_consent_page(tx: Transaction, user_label: str, tenant_url: str) -> str:
+    """A third-party application (registered by DCR or CIMD) asks to act for the user: its name is the
+    client's own claim, so the page also shows where it came from (the document's host, or "registered
+    itself") and where the browser will be sent back."""
+    client = tx.client
+    origin = (f"client metadata at <b>{escape(urlsplit(client.client_id).netloc)}</b>" if client.metadata_document
+              else "registered itself (dynamic client registration)")
+    audience = audience_of(tx.params)
+    scopes = "".join(f"<li>{escape(APP_SCOPE_WORDS.get(s, s))}<code>{escape(s)}</code></li>"
+                     for s in tx.params.get("scope", "").split())
+    back = escape(urlsplit(tx.params.get("redirect_uri", "")).netloc)
+    return _page(f"Authorize {client.name}", f"""
+<h1>Authorize {escape(client.name)}</h1>
+<p>Signed in as <b>{escape(user_label)}</b> at {escape(tenant_url)}.</p>
+<p><b>{escape(client.name)}</b> (a third-party application; {origin}) wants to access
+{"<b>" + escape(audience) + "</b>" if audience else "your account"}:</p><ul class="scopes">{scopes}</ul>
+<p><small>You will be sent back to {back}.</small></p>
+<form method="post" action="/u/consent">
+<input type="hidden" name="tx" value="{escape(tx.id)}">
+<button type="submit" name="action" value="allow" id="allow">Accept</button>
+<button type="submit" name="action" value="deny" id="deny">Decline</button>
 </form>""")
 
 

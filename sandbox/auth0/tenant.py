@@ -26,6 +26,7 @@ CONNECTIONS = {"google-oauth2": "Google", "github": "GitHub"}
 ID_TOKEN_HINT_MAX_AGE = 600  # the Action refuses hints older than 10 minutes
 HINT_DENIED = "ID_TOKEN_HINT Invalid: The `id_token_hint` does not conform to the authorization policy"
 LOOPBACK_CALLBACK = re.compile(r"^http://(127\.0\.0\.1|localhost)(:\d+)?/")
+APP_CONSENT_DENIED = "User did not authorize the request"
 
 
 @dataclass
@@ -78,9 +79,17 @@ class Client:
     callbacks: list[str] = field(default_factory=list)
     jwks: dict[str, Any] | None = None  # for private_key_jwt
     public: bool = False  # token_endpoint_auth_method "none": no secret, PKCE required
+    first_party: bool = True  # third-party (registered by DCR or CIMD): the user consents before a code
+    any_loopback: bool = False  # the sandbox's own application: any http loopback callback (no set-up)
+    metadata_document: bool = False  # the client_id is the URL of its CIMD document
 
     def allows_callback(self, uri: str) -> bool:
-        return uri in self.callbacks or bool(LOOPBACK_CALLBACK.match(uri))
+        """Auth0's rule: the redirect URI is one of the registered ones, exactly. For a public (native)
+        client a registered loopback IP literal (`http://127.0.0.1/…`, `http://[::1]/…`) matches on any port
+        (RFC 8252 §7.3: the port is chosen when the client starts); `localhost` is matched exactly."""
+        if uri in self.callbacks or (self.any_loopback and LOOPBACK_CALLBACK.match(uri)):
+            return True
+        return self.public and any(_same_but_port(uri, registered) for registered in self.callbacks)
 
 
 @dataclass
@@ -161,10 +170,24 @@ class Tenant:
         self.app_client = self._add_client(
             "vault-agent", {"authorization_code", "refresh_token", TOKEN_VAULT_GRANT}, "sbx-app"
         )
+        self.app_client.any_loopback = True  # the CLI, the servers and the tests call back on loopback ports
+        self.config["client_id_metadata_documents"] = True  # CIMD on (Auth0: a tenant setting, off by default)
+        self.consents: dict[tuple[str, str, str], set[str]] = {}  # (user, client, audience) -> scopes consented to
         self.mgmt_client = self._add_client("management", {"client_credentials"}, "sbx-mgmt")
         # What an MCP client (or any native app) uses when it does not register itself.
         self.public_client = self._add_client("mcp-client", {"authorization_code", "refresh_token"}, "sbx-pub")
         self.public_client.public = True
+        self.public_client.callbacks = ["http://127.0.0.1/callback", "http://127.0.0.1/"]  # any port (RFC 8252)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A world kept on disk (sandbox/snapshot.py) before CIMD, consent and the redirect-URI rules came
+        gets their defaults, as a tenant keeps its data across a product update."""
+        self.__dict__.update(state)
+        self.__dict__.setdefault("consents", {})
+        self.config.setdefault("client_id_metadata_documents", True)
+        self.app_client.any_loopback = True
+        if not self.public_client.callbacks:
+            self.public_client.callbacks = ["http://127.0.0.1/callback", "http://127.0.0.1/"]
 
     # -- set-up ---------------------------------------------------------------------------------
     @property
@@ -183,10 +206,34 @@ class Tenant:
     def register_client(self, name: str, redirect_uris: list[str], public: bool) -> Client:
         """Dynamic Client Registration (RFC 7591) as Auth0 does it: a third-party application."""
         client = self._add_client(name or "registered", {"authorization_code", "refresh_token"}, "sbx-dcr")
-        client.callbacks, client.public = list(redirect_uris), public
+        client.callbacks, client.public, client.first_party = list(redirect_uris), public, False
         if public:
             client.client_secret = ""
         return client
+
+    async def resolve_client(self, client_id: str) -> str | None:
+        """Before `/authorize` looks the client up: a `client_id` that is a URL is a CIMD client, (re)read from
+        its document each time (the document is the source of truth). The error sentence, or None."""
+        from . import cimd
+
+        known = self.clients.get(client_id)
+        if not cimd.is_metadata_url(client_id) or (known is not None and not known.metadata_document):
+            return None
+        if not self.config.get("client_id_metadata_documents"):
+            return "Unknown client_id (client ID metadata documents are not enabled on this tenant)."
+        try:
+            metadata = await cimd.fetch(client_id)
+        except cimd.CIMDError as exc:
+            return str(exc)
+        self.clients[client_id] = Client(client_id, "", metadata.client_name, metadata.grant_types,
+                                         metadata.redirect_uris, public=True, first_party=False,
+                                         metadata_document=True)
+        return None
+
+    def known_audience(self, audience: str) -> bool:
+        """An API (resource server) exists for it: a registered one, or the tenant's own APIs."""
+        return audience in self.apis or audience in (self.management_audience, self.base_url + "/me/",
+                                                      self.base_url + "/userinfo")
 
     def create_user(self, name: str | None = None, email: str | None = None,
                     handle: str | None = None, password: str = "sandbox") -> User:
@@ -275,6 +322,9 @@ class Tenant:
         if params.get("code_challenge") and method not in ("S256", "plain"):
             return Outcome(redirect=self._error_redirect(params, "invalid_request",
                                                          "Unsupported code_challenge_method."))
+        audience = audience_of(params)
+        if audience and not self.known_audience(audience):
+            return Outcome(redirect=self._error_redirect(params, "access_denied", f"Service not found: {audience}"))
         tx = Transaction(secrets.token_urlsafe(16), dict(params), client)
         self.transactions[tx.id] = tx
         return Outcome(login=tx)
@@ -291,6 +341,8 @@ class Tenant:
         params = tx.params
         scopes = params.get("scope", "").split()
         if "link_account" not in scopes:
+            if not tx.client.first_party and not set(scopes) <= self.consents.get(self._grant_key(tx), set()):
+                return Outcome(consent=tx)  # a third-party application: the user decides first
             return Outcome(redirect=self._issue_code(tx))
         user = self.users[user_id]
         claims = self.keys.verify(params.get("id_token_hint", ""))
@@ -308,14 +360,24 @@ class Tenant:
         return Outcome(consent=tx)
 
     def decide_consent(self, tx: Transaction, allow: bool) -> Outcome:
-        """The provider's consent page answered (the user clicked Allow or Deny)."""
+        """The consent page answered (the user clicked Allow or Deny): the application's (third-party
+        clients) or the provider's (account linking)."""
         self.transactions.pop(tx.id, None)
+        if is_app_consent(tx):
+            if not allow:
+                return self._deny(tx, APP_CONSENT_DENIED)
+            self.consents.setdefault(self._grant_key(tx), set()).update(tx.params.get("scope", "").split())
+            return Outcome(redirect=self._issue_code(tx))
         if not allow:
             return self._deny(tx, "The user denied access to the requested connection.")
         user = self.users[tx.user_id or ""]
         connection = tx.params["requested_connection"]
         self.link(user, connection, requested_scopes(tx.params))
         return Outcome(redirect=self._issue_code(tx))
+
+    @staticmethod
+    def _grant_key(tx: Transaction) -> tuple[str, str, str]:
+        return tx.user_id or "", tx.client.client_id, audience_of(tx.params)
 
     def add_connection(self, name: str, label: str) -> None:
         """Enable another social connection, as the dashboard's Authentication › Social does (a developer's
@@ -403,6 +465,18 @@ class Tenant:
             if not verifier or not secrets.compare_digest(expected, grant.code_challenge):
                 return None
         return grant
+
+
+def is_app_consent(tx: Transaction) -> bool:
+    """The consent a third-party application asks for (not a provider's, which account linking shows)."""
+    return "link_account" not in tx.params.get("scope", "").split()
+
+
+def _same_but_port(uri: str, registered: str) -> bool:
+    """Both are http loopback IP literal URIs that differ at most in the port."""
+    a, b = urlsplit(uri), urlsplit(registered)
+    return (a.scheme == b.scheme == "http" and a.hostname == b.hostname and a.hostname in ("127.0.0.1", "::1")
+            and (a.path or "/") == (b.path or "/") and a.query == b.query and not a.fragment)
 
 
 def audience_of(params: dict[str, Any]) -> str:

@@ -127,6 +127,8 @@ def _refresh_token(tenant: Tenant, client: Client, params: dict[str, Any]) -> di
         raise OAuthError(403, "invalid_grant", "Unknown or invalid refresh token.")
     scope = params.get("scope") or stored.scope
     audience = audience_of(params) or stored.audience
+    if audience and not tenant.known_audience(audience):
+        raise OAuthError(403, "access_denied", f"Service not found: {audience}")
     return tenant.token_response(tenant.users[stored.user_id], client, scope, audience, with_refresh=False)
 
 

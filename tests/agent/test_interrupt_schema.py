@@ -84,3 +84,21 @@ def test_what_the_clients_send_validates():
     for wrong in ({"state": "s", "status": "yes"}, {"decisions": []}, {"decisions": [{"type": "maybe"}]}, "authorized"):
         with pytest.raises(ValidationError):
             validator("resume").validate(wrong)
+
+
+def test_the_card_link_survives_markdown():
+    """A CommonMark parser (what the UI's react-markdown follows) finds the link with the request's URL and
+    shows the label as written, whatever characters they hold."""
+    from markdown_it import MarkdownIt
+
+    url = "https://tenant.example/authorize?state=s&x=(a)+b c&y=<z>"
+    request = AuthorizationRequest("acme_[crm]", ["read*"], url, "s", "2026-11-25T10:00:00Z",
+                                   "list_*things*", "Please allow.")
+    [action] = request.to_json()["action_requests"]
+    for text in (action["description"], action["args"]["authorize"]):
+        tokens = [t for block in MarkdownIt().parse(text) for t in (block.children or [])]
+        [link] = [t for t in tokens if t.type == "link_open"]
+        assert link.attrGet("href") == url.replace("(", "%28").replace(")", "%29").replace(" ", "%20") \
+            .replace("<", "%3C").replace(">", "%3E")
+    rendered = MarkdownIt().renderInline(action["args"]["request"])
+    assert "acme_[crm]" in rendered and "<em>" not in rendered and "list_*things*" in rendered

@@ -27,9 +27,10 @@ class Cli:
         self.env, self.control, self.user = env, control, user
         self.bin = str(BIN)
 
-    def spawn(self, *args: str) -> pexpect.spawn:
-        child = pexpect.spawn(self.bin, list(args), env=self.env, encoding="utf-8", codec_errors="replace", timeout=60,
-                              dimensions=(60, 400))
+    def spawn(self, *args: str, columns: int = 400) -> pexpect.spawn:
+        env = dict(self.env, COLUMNS=str(columns))
+        child = pexpect.spawn(self.bin, list(args), env=env, encoding="utf-8", codec_errors="replace", timeout=60,
+                              dimensions=(60, columns))
         child.logfile_read = self.transcript
         return child
 

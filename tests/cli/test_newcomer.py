@@ -169,53 +169,6 @@ def _browser_allows(url: str) -> None:
         assert browser.get(back.headers["location"]).status_code == 200
 
 
-def test_default_sandbox_mode_resume_after_quit_follows_the_printed_hint(tmp_path):
-    """`make chat` with nothing configured runs an in-process sandbox that stops with the chat. The hint
-    `vault-agent resume ID` still works afterwards: the dead link is noticed and replaced by a fresh one."""
-    import os
-    import socket
-    import sys
-    from pathlib import Path
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AUTH0_", "OPENAI_", "SANDBOX_", "GOOGLE_", "GITHUB_"))}
-    env.update(VAULT_AGENT_STATE_DIR=str(tmp_path), VAULT_AGENT_CONFIG_DIR=str(tmp_path), PROMPT_TOOLKIT_NO_CPR="1",
-               PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring", VAULT_AGENT_TIMEZONE="UTC",
-               AUTH0_CALLBACK_URL=f"http://127.0.0.1:{port}/callback")
-    binary = str(Path(sys.executable).parent / "vault-agent")
-
-    def spawn(*args):
-        return pexpect.spawn(binary, list(args), env=env, encoding="utf-8", codec_errors="replace", timeout=60,
-                             dimensions=(60, 400), cwd=str(tmp_path))
-
-    chat = spawn("chat", "--no-browser")
-    chat.expect(PROMPT)
-    chat.sendline("What's on my calendar tomorrow?")
-    chat.expect(r"Ctrl-C to leave it for later \(vault-agent resume ([0-9a-f-]{36})\)")
-    thread = chat.match.group(1)
-    chat.expect(URL_RE)
-    old = chat.match.group(1)
-    chat.sendintr()
-    chat.expect("Paused")
-    chat.expect(PROMPT)
-    assert _quit(chat) == 0
-
-    later = spawn("resume", thread, "--no-browser")
-    later.expect("getting a fresh one")
-    later.expect("Authorization needed: Google Calendar")
-    later.expect(URL_RE)
-    fresh = later.match.group(1)
-    assert urlsplit(fresh).netloc != urlsplit(old).netloc  # the new sandbox, not the dead one
-    _browser_allows(fresh)
-    later.expect("✓ Google Calendar allowed — carrying on")
-    later.expect("Team standup")
-    later.expect(PROMPT)
-    assert _quit(later) == 0
-
-
 def test_another_users_thread_is_refused_in_a_shared_database(cli, control, tmp_path):
     child = cli.spawn("chat", "--no-browser")
     child.expect(PROMPT)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
+import sys
+from pathlib import Path
 
+import pexpect
 import pytest
 
 from auth.linking import AccountLinker
@@ -27,6 +31,46 @@ def sqlite_settings(settings, tmp_path):
     return settings.model_copy(update={"vault_agent_db_url": "sqlite:///" + str(tmp_path / "state" / "threads.sqlite")})
 
 
+BIN = Path(sys.executable).parent / "vault-agent"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Terminal:
+    """The real `vault-agent` in a pseudo-terminal, against the test session's sandbox."""
+
+    def __init__(self, env: dict[str, str], control, user, transcript) -> None:
+        self.env, self.control, self.user, self.transcript = env, control, user, transcript
+
+    def spawn(self, *args: str) -> pexpect.spawn:
+        child = pexpect.spawn(str(BIN), list(args), env=self.env, encoding="utf-8", codec_errors="replace",
+                              timeout=60, dimensions=(60, 400))
+        child.logfile_read = self.transcript
+        return child
+
+    def consent(self, child) -> str:
+        """Read the link off the screen and click Allow at the tenant; the redirect back to the CLI."""
+        child.expect(r"AUTHORIZE_URL (\S+)\s")
+        return self.control.authorize(child.match.group(1), self.user["user_id"])
+
+
+@pytest.fixture
+def term(sandbox, control, user, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "OPENAI_", "SANDBOX_"))}
+    env.update(sandbox.env)
+    env.update({
+        "SANDBOX_USER_EMAIL": user["email"], "VAULT_AGENT_STATE_DIR": str(tmp_path / "state"),
+        "VAULT_AGENT_CONFIG_DIR": str(tmp_path / "config"), "VAULT_AGENT_TIMEZONE": "UTC",
+        "AUTH0_CALLBACK_URL": f"http://127.0.0.1:{_free_port()}/callback",
+        "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm-256color", "COLUMNS": "400",
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    })
+    with open(tmp_path / "transcript.txt", "w") as transcript:
+        yield Terminal(env, control, user, transcript)
 
 
 @pytest.fixture(scope="session")

@@ -4,60 +4,18 @@ inside a chat turn that must leave the chat running (row 5)."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import socket
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pexpect
 import pytest
 from faultkit import EVENTS_PATH, events_titled
 
-BIN = Path(sys.executable).parent / "vault-agent"
 PROMPT = "you ›"
 TOKEN_EXCHANGE = "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Terminal:
-    def __init__(self, env: dict[str, str], control, user, transcript) -> None:
-        self.env, self.control, self.user, self.transcript = env, control, user, transcript
-
-    def spawn(self, *args: str) -> pexpect.spawn:
-        child = pexpect.spawn(str(BIN), list(args), env=self.env, encoding="utf-8", codec_errors="replace",
-                              timeout=60, dimensions=(60, 400))
-        child.logfile_read = self.transcript
-        return child
-
-    def consent(self, child) -> str:
-        """Read the link off the screen and click Allow at the tenant; the redirect back to the CLI."""
-        child.expect(r"AUTHORIZE_URL (\S+)\s")
-        return self.control.authorize(child.match.group(1), self.user["user_id"])
-
-
-@pytest.fixture
-def term(sandbox, control, user, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "OPENAI_", "SANDBOX_"))}
-    env.update(sandbox.env)
-    env.update({
-        "SANDBOX_USER_EMAIL": user["email"], "VAULT_AGENT_STATE_DIR": str(tmp_path / "state"),
-        "VAULT_AGENT_CONFIG_DIR": str(tmp_path / "config"), "VAULT_AGENT_TIMEZONE": "UTC",
-        "AUTH0_CALLBACK_URL": f"http://127.0.0.1:{_free_port()}/callback",
-        "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm-256color", "COLUMNS": "400",
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-    })
-    with open(tmp_path / "transcript.txt", "w") as transcript:
-        yield Terminal(env, control, user, transcript)
 
 
 def _until(predicate, what: str, attempts: int = 300) -> None:

@@ -111,8 +111,9 @@ async def mcp_client(server: dict[str, str], control, user_id: str, *, version: 
                      storage: MemoryStorage | None = None, browser_action: str = "approve",
                      max_rounds: int = 10) -> AsyncIterator[Connected]:
     """An official `Client` logged in as `user_id` speaking `version` (2025-11-25: initialize and a session;
-    2026-07-28: stateless). Registration is CIMD with `client_metadata_url`, none with `client_id` (a
-    pre-registered public client), else DCR. Every server notification also goes to `messages`.
+    2026-07-28: stateless; "auto": the client's default, `server/discover` first). Registration is CIMD with
+    `client_metadata_url`, none with `client_id` (a pre-registered public client), else DCR. Every server
+    notification also goes to `messages`.
     On 2026-07-28 a URL request is answered by opening it in the user's browser (`browser_action` at the
     tenant), then accepting, as a client does once the user came back. `url_elicitation=False` is a client
     that declares no elicitation at all."""
@@ -145,10 +146,10 @@ async def mcp_client(server: dict[str, str], control, user_id: str, *, version: 
 
     async with httpx2.AsyncClient(auth=auth, timeout=60, event_hooks={"response": [on_response]}) as http:
         client = Client(streamable_http_client(server["mcp"], http_client=http),
-                        mode="legacy" if version == LEGACY else version, message_handler=on_message,
+                        mode={LEGACY: "legacy"}.get(version, version), message_handler=on_message,
                         elicitation_callback=on_elicitation if url_elicitation else None,
                         input_required_max_rounds=max_rounds, cache=None)
         async with client:
-            assert client.protocol_version == version
+            assert version == "auto" or client.protocol_version == version
             connected.client = client
             yield connected

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import date, timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+from cimd_documents import client_document, document_server
 from mcp import types
 from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 from mcp.types import URL_ELICITATION_REQUIRED
@@ -333,6 +335,60 @@ async def test_discovery_on_each_version(mcp_server, control, user):
         assert STATELESS in discovered.supported_versions
         assert discovered.capabilities.tools is not None
         assert (await modern.client.list_tools()).tools and not modern.session_ids
+    async with mcp_client(mcp_server, control, user["user_id"], version="auto") as default:
+        assert default.client.protocol_version == STATELESS  # the 2.x client's default mode lands on 2026-07-28
     async with mcp_client(mcp_server, control, user["user_id"], version=LEGACY) as legacy:
         assert legacy.session_ids
         assert legacy.session.initialize_result.server_info.name == "vault-agent"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_registration_by_client_id_metadata_document(mcp_server, control, user, version):
+    """The client's id is the https URL of its metadata document (CIMD, what 2025-11-25 recommends and
+    2026-07-28 prefers to DCR): no registration request; the tenant fetched the document; the user consented
+    (a third-party application) and the call works."""
+    control.seed_tokenset(user["user_id"], "github", ["repo"])
+    with document_server(https=True) as docs:
+        url = docs["base"] + "/vault-agent-tests/client.json"
+        docs["docs"]["vault-agent-tests/client.json"] = client_document(url, ["http://127.0.0.1/callback"])
+        control.clear_requests()
+        async with mcp_client(mcp_server, control, user["user_id"], version=version,
+                              client_metadata_url=url) as client:
+            result = await client.client.call_tool("list_github_repositories", {})
+            assert not result.is_error and user["github"]["login"] + "/vault-agent-demo" in result.content[0].text
+            assert client.storage.client.client_id == url
+            [authorize] = client.authorize_urls
+            assert dict(parse_qsl(urlsplit(authorize).query))["client_id"] == url
+    assert not control.requests("auth0", "/oidc/register")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_registration_by_dcr(mcp_server, control, user, version):
+    control.seed_tokenset(user["user_id"], "github", ["repo"])
+    control.clear_requests()
+    async with mcp_client(mcp_server, control, user["user_id"], version=version) as client:
+        assert not (await client.client.call_tool("list_github_repositories", {})).is_error
+        assert client.storage.client.client_id.startswith("sbx-dcr-")
+    assert len(control.requests("auth0", "/oidc/register")) == 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_dns_rebinding_host_and_origin_are_refused(mcp_server, control, user, version):
+    """A page on another site that resolves its name to 127.0.0.1 cannot talk to the server: a foreign Host
+    or Origin is refused before anything else, on either protocol version."""
+    async with mcp_client(mcp_server, control, user["user_id"], version=STATELESS) as client:
+        await client.client.list_tools()
+        token = client.storage.tokens.access_token
+    meta = {"io.modelcontextprotocol/protocolVersion": version,
+            "io.modelcontextprotocol/clientInfo": {"name": "page", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {}}
+    body = ({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}} if version == STATELESS else
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "page", "version": "1"}}})
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": version, "Mcp-Method": body["method"]}
+    ok = httpx.post(mcp_server["mcp"], json=body, headers=headers, timeout=30)
+    assert ok.status_code == 200, ok.text
+    for bad in ({"Host": "evil.example"}, {"Origin": "http://evil.example"}):
+        refused = httpx.post(mcp_server["mcp"], json=body, headers={**headers, **bad}, timeout=30)
+        assert refused.status_code in (403, 421), (bad, refused.status_code, refused.text)

@@ -1,12 +1,18 @@
-"""`langgraph dev` on a free port, configured for the test session's sandbox.
+"""The server under test: `langgraph dev` on a free port, and Aegra with two processes on PostgreSQL + Redis,
+both configured for the test session's sandbox.
 
-It is slow to start on a loaded machine, so one server serves the whole session; tests that need their
-own (restarts, connected_accounts mode) start one per module."""
+Both are slow to start on a loaded machine, so one of each serves the whole session; tests that need their
+own (restarts, connected_accounts mode, a broken auth module) start one per test or module. `engine_server`
+runs a test on both engines."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from sandbox.aegra import PYTHON as AEGRA_PYTHON
+from sandbox.aegra import Aegra, redis_reachable
 from sandbox.langgraph_dev import LangGraphDev
 
 
@@ -14,4 +20,38 @@ from sandbox.langgraph_dev import LangGraphDev
 def langgraph_server(sandbox, tmp_path_factory):
     env = dict(sandbox.env, VAULT_AGENT_TIMEZONE="UTC")
     with LangGraphDev(env, workdir=tmp_path_factory.mktemp("langgraph-dev")) as server:
-        yield {"url": server.url, "workdir": server.workdir, "log": server.log_path, "dev": server}
+        yield {"url": server.url, "workdir": server.workdir, "log": server.log_path, "dev": server,
+               "engine": "langgraph-dev", "callback_url": server.url}
+
+
+def aegra_available() -> None:
+    """Skip (or, where CI requires the services, fail) when Aegra cannot run here."""
+    problem = "" if AEGRA_PYTHON.exists() else f"{AEGRA_PYTHON} is missing: `make .venv-aegra/.installed`"
+    problem = problem or redis_reachable()
+    if problem:
+        if os.environ.get("VAULT_AGENT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"Aegra cannot run here: {problem}")
+        pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def aegra_ready() -> None:
+    aegra_available()
+
+
+@pytest.fixture(scope="session")
+def aegra_server(sandbox, tmp_path_factory, new_database):
+    """Two Aegra processes sharing PostgreSQL and Redis: requests go to the first, the browser's
+    callback (AUTH0_CALLBACK_URL) lands on the second."""
+    aegra_available()
+    with new_database() as database_url:
+        server = Aegra(dict(sandbox.env, VAULT_AGENT_TIMEZONE="UTC"), tmp_path_factory.mktemp("aegra"),
+                       database_url, processes=2)
+        with server:
+            yield {"url": server.url, "workdir": server.workdir, "log": server.logs[0], "aegra": server,
+                   "engine": "aegra", "callback_url": server.urls[1], "database_url": database_url}
+
+
+@pytest.fixture(scope="session", params=["langgraph-dev", "aegra"])
+def engine_server(request):
+    return request.getfixturevalue("langgraph_server" if request.param == "langgraph-dev" else "aegra_server")

@@ -17,7 +17,11 @@ from jsonschema import Draft202012Validator
 from server_helpers import client_for, messages, pause, wait_idle
 
 APPROVE = {"decisions": [{"type": "approve"}]}
-STREAM_MODES = ["values", "messages-tuple", "updates", "custom"]  # what useStream asks for
+# The body Agent Chat UI posts to /threads/{id}/runs/stream when Approve or Submit rejection is pressed
+# (recorded in the browser): {"input": {}, "command": {"resume": {"decisions": [...]}}, "stream_mode":
+# ["messages-tuple", "values", "custom"], "stream_resumable": false, "assistant_id": "agent",
+# "on_disconnect": "cancel"}.
+STREAM_MODES = ["messages-tuple", "values", "custom"]
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "interrupt.schema.json").read_text())
 
 
@@ -25,8 +29,8 @@ async def ui_decision(client, thread_id: str, resume: dict) -> dict:
     """Press Approve/Reject in Agent Chat UI: the stream run it starts, and the last values it showed."""
     last: dict = {}
     async for part in client.runs.stream(thread_id, "agent", input={}, command={"resume": resume},
-                                         stream_mode=STREAM_MODES, stream_resumable=True,
-                                         on_disconnect="continue"):
+                                         stream_mode=STREAM_MODES, stream_resumable=False,
+                                         on_disconnect="cancel"):
         assert part.event != "error", part.data
         if part.event == "values":
             last = part.data

@@ -83,3 +83,24 @@ async def test_forged_callback_gets_an_error_page(langgraph_server):
     assert page.status_code == 400 and "unknown" in page.text and "location" not in page.headers
     page = httpx.get(langgraph_server["url"] + "/auth/callback", params={"state": "<script>", "code": "x" * 20000})
     assert page.status_code == 400 and "<script>" not in page.text
+
+
+async def test_make_server_is_hardened(langgraph_server, control, user):
+    """`/internal/*` (unauthenticated truncate and debug routes of langgraph dev) is refused, and the
+    state folder holding pending requests and sealed envelopes is private."""
+    url = langgraph_server["url"]
+    client, _ = _client(langgraph_server, control, user)
+    thread = await client.threads.create()
+    for method, path in (("POST", "/internal/truncate"), ("GET", f"/internal/debug/thread/{thread['thread_id']}")):
+        response = httpx.request(method, url + path, json={"runs": True, "threads": True} if method == "POST" else None)
+        assert response.status_code == 404
+    assert await client.threads.get(thread["thread_id"])  # nothing was truncated
+
+    state = langgraph_server["workdir"] / ".langgraph_api"
+    for _ in range(150):  # the dev server flushes its state every 10 s
+        files = [p for p in state.rglob("*") if p.is_file()] if state.exists() else []
+        if files:
+            break
+        await asyncio.sleep(0.1)
+    assert files and state.stat().st_mode & 0o777 == 0o700
+    assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o600)}

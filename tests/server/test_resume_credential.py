@@ -1,5 +1,6 @@
 """The callback's resume credential (`auth/resume_credential.py`) is worth exactly one resume: its own
-thread's state and runs, one run created once, nothing else, and only while it is fresh."""
+thread's state and runs, one run answering its own linking request, once, nothing else, and only while it
+is fresh."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ async def test_a_resume_credential_resumes_its_thread_once_and_nothing_else(lang
             await attempt
         assert getattr(refused.value, "response", None) is None or refused.value.response.status_code in (403, 404)
 
+    for other_answer in ({"input": {"messages": [{"role": "user", "content": "hi"}]}},
+                         {"command": {"resume": {interrupt["id"]: {"state": "another-request", "status": "authorized"}}}}):
+        with pytest.raises(PermissionDeniedError):  # only its own request's answer, nothing else
+            await resumer.runs.create(thread["thread_id"], "agent", **other_answer)
     answer = {interrupt["id"]: {"state": request["state"], "status": "reissue"}}
     await resumer.runs.create(thread["thread_id"], "agent", command={"resume": answer})
     await wait_idle(owner, thread["thread_id"])
