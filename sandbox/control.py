@@ -87,7 +87,7 @@ async def authorize(request: Request) -> JSONResponse:
     url = str(body.get("url", ""))
     if not url.startswith(tenant.base_url + "/"):
         return await _browse(tenant, url, user_id, action)
-    return _decide(tenant, url, user_id, action)
+    return await _decide(tenant, url, user_id, action)
 
 
 async def _browse(tenant: Tenant, url: str, user_id: str, action: str) -> JSONResponse:
@@ -96,7 +96,7 @@ async def _browse(tenant: Tenant, url: str, user_id: str, action: str) -> JSONRe
     async with httpx.AsyncClient(timeout=60) as http:
         for _ in range(10):
             if url.startswith(tenant.base_url + "/"):
-                answer = _decide(tenant, url, user_id, action)
+                answer = await _decide(tenant, url, user_id, action)
                 target = json.loads(answer.body).get("redirect_url") if answer.status_code == 200 else ""
                 login_only = "link_account" not in dict(parse_qsl(urlsplit(url).query)).get("scope", "").split() \
                     and urlsplit(url).path != "/connected-accounts/connect"
@@ -111,7 +111,7 @@ async def _browse(tenant: Tenant, url: str, user_id: str, action: str) -> JSONRe
     return _bad("too many redirects")
 
 
-def _decide(tenant: Tenant, url: str, user_id: str, action: str) -> JSONResponse:
+async def _decide(tenant: Tenant, url: str, user_id: str, action: str) -> JSONResponse:
     parts = urlsplit(url)
     params = dict(parse_qsl(parts.query))
     if parts.path == "/connected-accounts/connect":  # a My Account connect_uri?ticket=…
