@@ -71,16 +71,21 @@ OUTCOME_PAGES: dict[type[LinkOutcome], Look] = {
 }
 
 
+def outcome_words(outcome: LinkOutcome, label: str = "") -> tuple[str, str]:
+    """(title, first sentence) of `outcome`'s page: what a terminal says for it, in the same words."""
+    look = OUTCOME_PAGES[type(outcome)]
+    message = getattr(outcome, "message", "") or getattr(outcome, "description", "")
+    named = label or (provider_label(outcome.connection) if outcome.connection else "the account")
+    return look.title, look.words.format(label=named, message=message)
+
+
 def outcome_page(outcome: LinkOutcome, *, label: str = "", next_step: str = "", app_url: str = "",
                  return_to: str = "the app") -> HTMLResponse:
     """The page for `outcome`: its table entry, then `next_step` (what happens now, in the surface's
     words), then the way back — a link to `app_url` when there is one, else "return to {return_to}".
     A page that asks to try again is not the end of the flow, so it has no way back."""
     look = OUTCOME_PAGES[type(outcome)]
-    message = getattr(outcome, "message", "") or getattr(outcome, "description", "")
-    named = label or (provider_label(outcome.connection) if outcome.connection else "the account")
-    words = look.words.format(label=named, message=message)
-    parts = [words, next_step]
+    parts = [outcome_words(outcome, label)[1], next_step]
     final = not isinstance(outcome, RetryLater)
     if final and not app_url:
         parts.append(f"You can close this tab and return to {return_to}.")

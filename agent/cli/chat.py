@@ -300,11 +300,18 @@ class Chat:
             console.print("[dim]That is not the address of an authorization answer (it has no state=…); "
                           "paste the whole address from the browser's address bar.[/dim]")
             return
-        ok, message = await self._on_callback(text.strip())
-        if ok is not True:
+        from agent.pages import outcome_words
+        from auth.linking import Failed, LinkOutcome, WrongAccount
+
+        what, message = await self._on_callback(text.strip())
+        if isinstance(what, LinkOutcome):  # the same words the browser's page would have shown
+            title, words = outcome_words(what)
+            if isinstance(what, (Failed, WrongAccount)) or what.status is None:
+                console.print(f"[yellow]{escape(title)}: {escape(words)}[/yellow]")
+            elif self._foreground is None:
+                console.print(f"[dim]{escape(words)} {escape(message)}[/dim]")
+        elif what is not True:
             console.print(f"[yellow]{escape(message)}[/yellow]")
-        elif self._foreground is None:
-            console.print(f"[dim]{escape(message)}[/dim]")
 
     def _show_request(self, item: "AuthorizationNeeded") -> None:
         r = item.request
