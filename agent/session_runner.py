@@ -29,7 +29,7 @@ from tools.context import Context
 from tools.services import Services
 
 from .graph import TOOLS, build_graph
-from .persistence import RUNNING, Persistence, interrupted_status
+from .persistence import RUNNING, Persistence, interrupted_status, thread_busy
 
 THREADS_NAMESPACE = "vault_agent_threads"
 ALREADY_RESUMED = "This conversation was already resumed elsewhere; nothing was run twice."
@@ -123,6 +123,14 @@ class AgentSession:
             await self._remember(thread_id, status=RUNNING)
             async for event in self._run(thread_id, None):
                 yield event
+
+    async def settle_status(self, thread_id: str) -> None:
+        """A conversation recorded as running that has nothing left to do (the process died after its last
+        step, before saying so) is recorded as done, so `threads` stops offering to resume it."""
+        item = await self.persistence.store.aget((THREADS_NAMESPACE, self.user.sub), thread_id)
+        if item and item.value.get("status") == RUNNING and not await thread_busy(self.persistence.url, thread_id) \
+                and not await self.unfinished(thread_id) and not await self.pending(thread_id):
+            await self._remember(thread_id, status="done")
 
     async def unfinished(self, thread_id: str) -> bool:
         """The thread's last checkpoint has a step still to run, and no pause is waiting: the run was cut

@@ -170,8 +170,9 @@ def _repo_request(request: Request) -> tuple[_Auth, str, dict[str, Any]] | JSONR
     if denied:
         return denied
     found = _find_repo(request, auth)
-    if found is None:
-        return _error(404, "Not Found")
+    if found is None:  # GitHub names the token's scopes on every authenticated answer, a 404 too
+        return JSONResponse({"message": "Not Found", "documentation_url": DOCS, "status": "404"}, 404,
+                            headers=_headers(auth))
     return auth, found[0], found[1]
 
 

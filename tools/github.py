@@ -4,7 +4,9 @@ Opening an issue happens exactly once across replays, retries and crashes. GitHu
 key, so the tool makes its own: the issue body ends with a hidden marker derived from (thread, tool call),
 and before posting it records the intent in the store. A tool that finds its intent already recorded
 (a replay after a crash, a resume) — or that lost the answer to its POST — first looks for an issue
-carrying its marker among the repository's recent issues and reports that one instead of opening another.
+carrying its marker among the repository's recent issues and reports that one instead of opening another;
+while the earlier attempt may still be in flight (a process killed while GitHub held its POST), it keeps
+looking for as long as `write_once` would have waited for that attempt, then posts.
 The POST goes through `ToolCall.write_once`: one slower than the client's timeout is awaited rather than
 abandoned, because a marker search while it is still in flight finds nothing and a second POST would open
 a second issue.
@@ -12,6 +14,7 @@ a second issue.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Annotated, Any
@@ -66,6 +69,11 @@ def github_error(response: httpx.Response) -> ProviderError | None:
         if not granted & accepted:
             return ProviderInsufficientScope("more GitHub access is needed")
     if status == 404:
+        granted = {s.strip() for s in response.headers.get("x-oauth-scopes", "").split(",") if s.strip()}
+        if "x-oauth-scopes" in response.headers and "repo" not in granted:
+            # GitHub hides a private repository it may not show behind a 404: only `repo` can tell.
+            return ProviderInsufficientScope("the repository is not public, or does not exist",
+                                             required=GITHUB.scopes("private"))
         return ProviderError("not found (or not visible to this account)")
     return ProviderError(f"GitHub answered {status}: {error_field(response, 'message')}".strip())
 
@@ -112,6 +120,8 @@ async def list_github_repositories(token: ProviderToken) -> str:
              f"{r.get('open_issues_count', 0)} open issues){': ' + r['description'] if r.get('description') else ''}"
              for r in repos]
     more = "\n(more repositories not shown)" if 'rel="next"' in response.headers.get("link", "") else ""
+    if "repo" not in token.scopes:  # read with no scope: GitHub shows public repositories only
+        more += "\n(private repositories are not listed: reading them needs GitHub's `repo` permission)"
     return "Repositories:\n" + "\n".join(lines) + more
 
 
@@ -154,15 +164,20 @@ def marker(key: str) -> str:
 async def create_issue_once(token: ProviderToken, repo: str, call: ToolCall, payload: dict[str, str]) -> dict[str, Any]:
     key = call.key()
     store = get_runtime().store or current_context().services.store
-    if await store.aget(INTENTS_NAMESPACE, key) is not None:  # an earlier attempt may have got through
-        if (found := await _find_marked(token, repo, key)) is not None:
+    within = max(WRITE_WAIT_SECONDS, 3 * current_context().services.settings.http_timeout_seconds)
+    if (intent := await store.aget(INTENTS_NAMESPACE, key)) is not None:  # an earlier attempt may have got through
+        # ... or may still be in flight: its process died (a crash, Ctrl-C) while GitHub held the POST. It
+        # gets the time write_once would have given it before anything is sent again.
+        since = float(intent.value.get("at", 0))
+        while (found := await _find_marked(token, repo, key)) is None and time.time() < since + within:
+            await asyncio.sleep(min(1.0, max(0.05, since + within - time.time())))
+        if found is not None:
             return found
     await store.aput(INTENTS_NAMESPACE, key, {"kind": "github_issue", "repo": repo, "at": time.time()})
 
     async def post() -> dict[str, Any]:  # no client timeout: write_once bounds the attempt
         return _json(await _request(token, "POST", f"/repos/{repo}/issues", json=payload, timeout=None))
 
-    within = max(WRITE_WAIT_SECONDS, 3 * current_context().services.settings.http_timeout_seconds)
     return await call.write_once(post, lambda: _find_marked(token, repo, key), provider="GitHub", within=within)
 
 

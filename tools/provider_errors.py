@@ -12,7 +12,12 @@ class ProviderUnauthorized(ProviderError):
 
 
 class ProviderInsufficientScope(ProviderError):
-    """403 for missing scopes: the user must grant more (a step-up linking request)."""
+    """403 for missing scopes: the user must grant more (a step-up linking request). `required`: scopes
+    beyond the tool's own that would do (say GitHub's `repo` for a private repository), if known."""
+
+    def __init__(self, message: str, required: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.required = tuple(required)
 
 
 class ProviderUnreachable(ProviderError):

@@ -52,9 +52,14 @@ GOOGLE = Provider(
 )
 GITHUB = Provider(
     "github", "GitHub",
-    # private repositories and their issues need `repo`; GitHub has no read-only variant of it
-    capabilities={"read": ("repo",), "write": ("repo",)},
-    scope_words={"repo": "read and write your repositories and issues", "public_repo": "your public repositories"},
+    # The least GitHub allows: reading public repositories and their issues needs no scope at all; a private
+    # repository needs `repo` (GitHub has no read-only variant), asked for only when a read meets one (GitHub
+    # answers 404 for a repository the token may not see). Opening an issue asks `repo`: `public_repo` would do
+    # for a public repository, but Token Vault compares scopes by name, so whoever granted `repo` would be
+    # asked again for its subset, and a write may as well target a private repository.
+    capabilities={"read": (), "write": ("repo",), "private": ("repo",)},
+    scope_words={"repo": "read and write your repositories and issues, private ones included",
+                 "public_repo": "open issues and make changes in your public repositories"},
     aliases=("gh",),
 )
 

@@ -91,9 +91,10 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Provider, sc
                 retried_unauthorized = True
                 continue
             step_up = AuthorizationRequired(connection.name, needed, reason="not_linked")
-        except ProviderInsufficientScope:
+        except ProviderInsufficientScope as exc:
             services.vault.invalidate(user, connection.name)
-            step_up = AuthorizationRequired(connection.name, needed, reason="insufficient_scope")
+            wanted = list(dict.fromkeys([*needed, *exc.required]))  # the tool's scopes, and what the provider named
+            step_up = AuthorizationRequired(connection.name, wanted, reason="insufficient_scope")
         except AuthError as exc:
             return f"Error: {exc}"
         except ProviderError as exc:

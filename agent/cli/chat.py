@@ -316,7 +316,7 @@ class Chat:
     def _show_request(self, item: "AuthorizationNeeded") -> None:
         r = item.request
         provider = label(r.connection)
-        access = "\n".join(f"  • {describe_scope(s)}" for s in r.scopes)
+        access = "\n".join(f"  • {describe_scope(s)}" for s in r.scopes) or "  • see what is public (no other access)"
         why = "needs more access to" if r.reason == "insufficient_scope" else "needs access to"
         body = Text.assemble(
             (f"The assistant {why} your {provider} to run {r.tool}.\n", "bold"),
@@ -366,13 +366,30 @@ class Chat:
             return None
         self.thread_id = thread_id
         self._left.pop(thread_id, None)
+        from agent.persistence import thread_busy
+
+        if await thread_busy(session.persistence.url, thread_id):
+            console.print(f"[dim]Conversation {thread_id} is running in another vault-agent right now: waiting "
+                          "for it to finish first (Ctrl-C to stop waiting).[/dim]")
+            async with session.persistence.thread_lock(thread_id):
+                pass
         pending = await session.pending(thread_id)
         if not pending and await session.unfinished(thread_id):  # cut off mid-run (killed, Ctrl-C): finish it
             console.print(f"[dim]Now in conversation {thread_id}: finishing what was interrupted there (a write "
                           "that already happened is not repeated).[/dim]")
             return await self.run_turn(session.reopen(thread_id, stale=self._stale))
-        if not pending:
-            console.print(f"[dim]Now in conversation {thread_id}; nothing is waiting there.[/dim]")
+        if not pending:  # show how it ended (as `--remote` does for a thread the server finished meanwhile)
+            await session.settle_status(thread_id)
+            from langchain_core.messages import AIMessage
+
+            state = await session.graph.aget_state(session.config(thread_id))
+            last = (state.values.get("messages") or [None])[-1]
+            answer = last.content if isinstance(last, AIMessage) and isinstance(last.content, str) else ""
+            console.print(f"[dim]Now in conversation {thread_id}; nothing is waiting there"
+                          f"{' — its last answer:' if answer else '.'}[/dim]")
+            if answer:
+                console.print("[bold cyan]agent ›[/bold cyan] ", end="")
+                console.print(plain(answer), markup=False, highlight=False)
             return True
         if any(self._stale(item) for item in pending):
             console.print("[dim]The earlier authorization link can no longer be used (it expired, or the "

@@ -1,5 +1,6 @@
-"""Management API v2 (`/api/v2/`): users, identities (link/unlink), users by email. Bearer tokens are
-client-credentials tokens for the management audience."""
+"""Management API v2 (`/api/v2/`): users, identities (link/unlink), users by email, and the import of a
+client from its client ID metadata document (`clients/cimd/register`). Bearer tokens are client-credentials
+tokens for the management audience."""
 
 from __future__ import annotations
 
@@ -85,7 +86,37 @@ async def unlink_identity(request: Request) -> JSONResponse:
     return JSONResponse([i.as_json() for i in user.identities])
 
 
+async def register_cimd_client(request: Request) -> JSONResponse:
+    """`POST /api/v2/clients/cimd/register {"external_client_id": URL}`: Auth0's manual CIMD registration —
+    fetch, validate and keep the document as a third-party application (201 created, 200 updated)."""
+    from .cimd import CIMDError
+
+    if denied := _authorized(request, "create:clients"):
+        return denied
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    url = body.get("external_client_id") if isinstance(body, dict) else None
+    if not isinstance(url, str) or not url:
+        return _error(400, "Payload validation error: 'external_client_id' is required.", "invalid_body")
+    tenant: Tenant = request.app.state.tenant
+    try:
+        client, created = await tenant.import_metadata_document(url)
+    except CIMDError as exc:
+        return JSONResponse({"statusCode": 400, "error": "Bad Request", "message": str(exc),
+                             "validation": {"valid": False, "violations": [str(exc)], "warnings": []}}, 400)
+    return JSONResponse({
+        "client_id": client.client_id,
+        "mapped_fields": {"external_client_id": url, "name": client.name, "app_type": "native",
+                          "callbacks": client.callbacks, "grant_types": sorted(client.grants),
+                          "token_endpoint_auth_method": "none"},
+        "validation": {"valid": True, "violations": [], "warnings": []},
+    }, 201 if created else 200)
+
+
 routes = [
+    Route("/api/v2/clients/cimd/register", register_cimd_client, methods=["POST"]),
     Route("/api/v2/users-by-email", users_by_email),
     Route("/api/v2/users/{user_id}", get_user),
     Route("/api/v2/users/{user_id}/identities", link_identity, methods=["POST"]),

@@ -82,6 +82,7 @@ class Client:
     first_party: bool = True  # third-party (registered by DCR or CIMD): the user consents before a code
     any_loopback: bool = False  # the sandbox's own application: any http loopback callback (no set-up)
     metadata_document: bool = False  # the client_id is the URL of its CIMD document
+    imported: bool = False  # registered from its document by an admin (Management API): kept until refreshed
 
     def allows_callback(self, uri: str) -> bool:
         """Auth0's rule: the redirect URI is one of the registered ones, exactly. For a public (native)
@@ -212,23 +213,34 @@ class Tenant:
         return client
 
     async def resolve_client(self, client_id: str) -> str | None:
-        """Before `/authorize` looks the client up: a `client_id` that is a URL is a CIMD client, (re)read from
-        its document each time (the document is the source of truth). The error sentence, or None."""
+        """Before `/authorize` looks the client up: a `client_id` that is a URL is a CIMD client. One an admin
+        imported is used as kept; otherwise, with CIMD enabled on the tenant, the document is read again on
+        every `/authorize` (it is the source of truth). The error sentence, or None."""
         from . import cimd
 
         known = self.clients.get(client_id)
-        if not cimd.is_metadata_url(client_id) or (known is not None and not known.metadata_document):
+        if not cimd.is_metadata_url(client_id) or (known is not None and (not known.metadata_document
+                                                                           or known.imported)):
             return None
         if not self.config.get("client_id_metadata_documents"):
             return "Unknown client_id (client ID metadata documents are not enabled on this tenant)."
         try:
-            metadata = await cimd.fetch(client_id)
+            await self.import_metadata_document(client_id, imported=False)
         except cimd.CIMDError as exc:
             return str(exc)
-        self.clients[client_id] = Client(client_id, "", metadata.client_name, metadata.grant_types,
-                                         metadata.redirect_uris, public=True, first_party=False,
-                                         metadata_document=True)
         return None
+
+    async def import_metadata_document(self, url: str, *, imported: bool = True) -> tuple[Client, bool]:
+        """Fetch, check and keep the client of the document at `url` (a third-party public application
+        whose client_id is the URL); (client, created). Raises `cimd.CIMDError`."""
+        from . import cimd
+
+        metadata = await cimd.fetch(url)
+        created = url not in self.clients
+        client = Client(url, "", metadata.client_name, metadata.grant_types, metadata.redirect_uris, public=True,
+                        first_party=False, metadata_document=True, imported=imported)
+        self.clients[url] = client
+        return client, created
 
     def known_audience(self, audience: str) -> bool:
         """An API (resource server) exists for it: a registered one, or the tenant's own APIs."""

@@ -27,7 +27,7 @@ from .tenant import (
 )
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-MANAGEMENT_SCOPES = "read:users update:users delete:users create:users read:user_idp_tokens"
+MANAGEMENT_SCOPES = "read:users update:users delete:users create:users read:user_idp_tokens create:clients"
 
 
 class OAuthError(Exception):

@@ -53,7 +53,8 @@ def test_threads_at_80_columns_and_resume_by_prefix(cli):
 
     unique = next(i for i in seen if i != waiting and sum(j.startswith(i[:8]) for j in seen) == 1)
     again = cli.spawn("resume", unique[:8], "--no-browser")
-    again.expect(rf"conversation {unique}")
+    again.expect(rf"Now in conversation {unique}; nothing is waiting there — its last answer:")
+    again.expect("agent ›")
     again.expect(PROMPT)
     assert _quit(again) == 0
 

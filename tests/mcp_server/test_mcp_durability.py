@@ -215,3 +215,25 @@ async def test_stateless_restart_between_the_pause_and_the_retry_loses_nothing(s
 
 def _issue_args(user) -> dict:
     return {"repo": f"{user['github']['login']}/vault-agent-demo", "title": "Survives a restart"}
+
+
+async def test_stateless_retry_lands_on_another_process_of_the_same_database(sandbox, control, user, tmp_path):
+    """2026-07-28 behind a balancer: the input-required result comes from A, the link and the retry (with A's
+    sealed request state) go to B, which opens the state with the key both keep in the database."""
+    db_url = f"sqlite:///{tmp_path / 'mcp.sqlite'}"
+    port_a, port_b = _free_port(), _free_port()
+    public = f"http://127.0.0.1:{port_a}"
+    storage = MemoryStorage()
+    with mcp_process(sandbox, tmp_path, db_url, port_a, public, name="a") as a, \
+            mcp_process(sandbox, tmp_path, db_url, port_b, public, name="b") as b:
+        async with mcp_client(a, control, user["user_id"], version=STATELESS, storage=storage) as client:
+            first = await client.session.call_tool("list_github_repositories", {}, allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult)
+        url = first.model_dump(by_alias=True)["inputRequests"]["link"]["params"]["url"]
+        page = await RoutedBrowser(control, a["auth0"], user["user_id"], route_callbacks_to=b["own"]).open(url)
+        assert page.status_code == 200 and "close this tab" in page.text, page.text
+        on_b = {**b, "mcp": b["own"] + "/mcp"}  # the retry reaches B (the token's audience is the public URL)
+        async with mcp_client(on_b, control, user["user_id"], version=STATELESS, storage=storage) as client:
+            result = await client.client.call_tool("list_github_repositories", {}, request_state=first.request_state,
+                                                   input_responses={"link": types.ElicitResult(action="accept")})
+            assert not result.is_error and user["github"]["login"] + "/vault-agent-demo" in result.content[0].text

@@ -392,3 +392,24 @@ async def test_dns_rebinding_host_and_origin_are_refused(mcp_server, control, us
     for bad in ({"Host": "evil.example"}, {"Origin": "http://evil.example"}):
         refused = httpx.post(mcp_server["mcp"], json=body, headers={**headers, **bad}, timeout=30)
         assert refused.status_code in (403, 421), (bad, refused.status_code, refused.text)
+
+
+async def test_protocol_2025_06_18_client_gets_the_link_in_text(mcp_server, control, user):
+    """A client on 2025-06-18 (before URL elicitation existed; its `elicitation: {}` means forms), over plain
+    HTTP: initialize, then the call — the link comes in the tool's text, never as -32042."""
+    token = control.session(user["user_id"], audience=mcp_server["mcp"])["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"}
+    async with httpx.AsyncClient(timeout=30, headers=headers) as http:
+        init = await http.post(mcp_server["mcp"], json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {"elicitation": {}},
+            "clientInfo": {"name": "old-client", "version": "1"}}})
+        assert init.status_code == 200, init.text
+        session = {"mcp-session-id": init.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+        assert "2025-06-18" in init.text
+        await http.post(mcp_server["mcp"], json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                        headers=session)
+        call = await http.post(mcp_server["mcp"], headers=session, json={
+            "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "list_github_repositories", "arguments": {}}})
+    assert call.status_code == 200, call.text
+    assert "-32042" not in call.text and mcp_server["url"] + "/link/" in call.text and '"isError":true' in call.text

@@ -191,3 +191,33 @@ def test_no_token_for_an_api_that_does_not_exist(sandbox, control, user):
     assert params["error"] == "access_denied" and params["error_description"] == f"Service not found: {missing}"
     control.create_api(missing)
     assert "code" in _query(browser.open(_authorize_url(env, env["AUTH0_CLIENT_ID"], audience=missing)))
+
+
+def test_admin_imports_a_cimd_client_through_the_management_api(sandbox, control, user):
+    """Auth0's manual CIMD registration: the admin imports the document once; the tenant keeps it (used even
+    with automatic CIMD off, and while the document's host is down) until the admin imports it again."""
+    env = sandbox.env
+    mgmt = httpx.post(env["AUTH0_DOMAIN"] + "/oauth/token", data={
+        "grant_type": "client_credentials", "client_id": env["AUTH0_MGMT_CLIENT_ID"],
+        "client_secret": env["AUTH0_MGMT_CLIENT_SECRET"], "audience": env["AUTH0_DOMAIN"] + "/api/v2/"}).json()
+    headers = {"Authorization": f"Bearer {mgmt['access_token']}"}
+    register = env["AUTH0_DOMAIN"] + "/api/v2/clients/cimd/register"
+    with document_server() as docs:
+        url = docs["base"] + "/imported.json"
+        docs["docs"]["imported.json"] = {**client_document(url, [REDIRECT]), "token_endpoint_auth_method": "client_secret_basic"}
+        refused = httpx.post(register, json={"external_client_id": url}, headers=headers)
+        assert refused.status_code == 400 and not refused.json()["validation"]["valid"]
+        docs["docs"]["imported.json"] = client_document(url, [REDIRECT])
+        created = httpx.post(register, json={"external_client_id": url}, headers=headers)
+        assert created.status_code == 201, created.text
+        assert created.json()["client_id"] == url and created.json()["mapped_fields"]["callbacks"] == [REDIRECT]
+        assert httpx.post(register, json={"external_client_id": url}, headers=headers).status_code == 200
+        assert httpx.post(register, json={"external_client_id": url}).status_code == 401
+    control.configure(client_id_metadata_documents=False)
+    try:  # the document server is gone and automatic CIMD is off: the imported client still logs in
+        browser = Browser(env, user)
+        consent = browser.open(_authorize_url(env, url))
+        assert consent.status_code == 200 and "Test MCP client" in consent.text
+        assert "code" in _query(browser.answer(consent, "allow"))
+    finally:
+        control.configure(client_id_metadata_documents=True)
