@@ -55,8 +55,7 @@ def _tree_cpu(pids: list[int]) -> float:
 
 
 def _client(url: str, session: dict[str, Any]):
-    return get_client(url=url, headers={"Authorization": f"Bearer {session['access_token']}",
-                                        "X-Id-Token": session["id_token"]})
+    return get_client(url=url, headers={"Authorization": f"Bearer {session['access_token']}"})
 
 
 async def _flow(url: str, control, user: dict[str, Any], session: dict[str, Any]) -> bool:
@@ -114,7 +113,7 @@ def _start(engine: str, sandbox_env: dict[str, str], stack: ExitStack) -> tuple[
         return [server.url], [server._proc.pid]  # type: ignore[union-attr]
     processes = int(engine.rsplit("-", 1)[1])
     database = stack.enter_context(fresh_database())
-    aegra = stack.enter_context(Aegra(env, workdir, database, processes=processes, redis=True))
+    aegra = stack.enter_context(Aegra(env, workdir, database, processes=processes, redis=True, short_lease=False))
     return aegra.urls, [aegra.pid(i) for i in range(processes)]
 
 

@@ -247,8 +247,8 @@ async def run_remote(runtime: CliRuntime, user: UserCredentials, url: str, *, op
     from langgraph_sdk import get_client
 
     creds = await _server_credentials(runtime, user)
-    client = get_client(url=url.rstrip("/"), headers={"Authorization": f"Bearer {creds.access_token}",
-                                                      "X-Id-Token": creds.id_token})
+    # The bearer token only: the server's link page signs the user in when a link is opened.
+    client = get_client(url=url.rstrip("/"), headers={"Authorization": f"Bearer {creds.access_token}"})
     chat = RemoteChat(runtime, user, client, url, open_browser)
     try:
         await chat.new_thread()
