@@ -19,7 +19,7 @@ from typing import Any
 from langgraph_sdk import get_client
 
 from auth import resume_credential
-from auth.linking import LinkResult
+from auth.linking import LinkOutcome, resume_status
 from auth.server_auth import sealer
 from tools.authorization import resume_map
 
@@ -38,7 +38,7 @@ def own_url(scope: dict[str, Any]) -> str:
     return f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}"
 
 
-async def resume_thread(server_url: str, result: LinkResult, envelope: str) -> int:
+async def resume_thread(server_url: str, result: LinkOutcome, envelope: str) -> int:
     """Resume every interrupt of `result`'s thread that this answer is for, as its owner, with `envelope`
     as the resumed run's credentials. Returns how many interrupts it answered."""
     credential = resume_credential.issue(sealer().jwe, result.user_sub, str(result.thread_id), result.state,
@@ -46,7 +46,7 @@ async def resume_thread(server_url: str, result: LinkResult, envelope: str) -> i
     async with get_client(url=server_url, headers={"Authorization": f"Bearer {credential}"}) as client:
         await _settle(client, str(result.thread_id))
         thread_state = await client.threads.get_state(str(result.thread_id))
-        values = resume_map(thread_state.get("interrupts", []), result.state, result.status)
+        values = resume_map(thread_state.get("interrupts", []), result.state, resume_status(result))  # type: ignore[arg-type]
         if values:
             await client.runs.create(str(result.thread_id), GRAPH, command={"resume": values})
     return len(values)
