@@ -174,7 +174,7 @@ def connections(action: str | None, provider: str, no_browser: bool = False) -> 
 
 def mcp(host: str, port: int, public_url: str, stdio: bool) -> None:
     """Serve the Calendar and GitHub tools to MCP clients (streamable HTTP at /mcp, Auth0-protected)."""
-    from agent.mcp_server.app import main as mcp_main
+    from .mcp_command import main as mcp_main
 
     sys.exit(mcp_main(host, port, public_url or None, stdio))
 
