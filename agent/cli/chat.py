@@ -209,6 +209,10 @@ class Chat:
                     answer = event.message_id
                     console.print(plain(event.text), end="", markup=False, highlight=False)
                 elif isinstance(event, ToolStarted):
+                    if streamed:  # an answer came first (a settled call's question): this is the next one
+                        console.print()
+                        streamed, answer = False, None
+                        status.start()
                     status.update(f"[dim]{event.status}[/dim]")
                     console.print(f"[dim]  ⋯ {event.status}[/dim]")
                 elif isinstance(event, AuthorizationNeeded):
