@@ -151,3 +151,16 @@ def test_a_pasted_final_address_completes_the_link(demo):
     chat.expect("vault-agent-demo")
     chat.expect(PROMPT)
     assert _quit(chat) == 0
+
+
+def test_connect_completes_from_a_pasted_address(demo):
+    child = demo(".venv/bin/vault-agent connections connect github --no-browser")
+    child.expect(URL_RE)
+    back = _browser(child.match.group(1))
+    child.expect("Paste the address it ends on here")
+    child.sendline(back)
+    child.expect("Connected GitHub")
+    child.expect(pexpect.EOF)
+    listing = demo(".venv/bin/vault-agent connections")
+    listing.expect(pexpect.EOF)
+    assert "github" in listing.before
