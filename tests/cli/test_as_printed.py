@@ -164,3 +164,23 @@ def test_connect_completes_from_a_pasted_address(demo):
     listing = demo(".venv/bin/vault-agent connections")
     listing.expect(pexpect.EOF)
     assert "github" in listing.before
+
+
+def test_a_chat_outlives_the_command_that_started_the_sandbox(demo):
+    """The first command serves the kept world; a second one uses it and takes it over (same ports, saved
+    world) when the first exits."""
+    first = demo(".venv/bin/vault-agent chat --no-browser")
+    first.expect(PROMPT)
+    second = demo(".venv/bin/vault-agent chat --no-browser")
+    second.expect(PROMPT)
+    second.sendline("/connections")  # served by the first chat's sandbox
+    second.expect("No linked accounts yet")
+    second.expect(PROMPT)
+    assert _quit(first) == 0
+    second.sendline("What's on my calendar tomorrow?")  # now served by the second chat
+    second.expect(URL_RE)
+    _open(_browser(second.match.group(1)))
+    second.expect("✓ Google Calendar allowed — carrying on")
+    second.expect("Team standup")
+    second.expect(PROMPT)
+    assert _quit(second) == 0
