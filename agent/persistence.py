@@ -36,8 +36,8 @@ class Persistence:
 
     @asynccontextmanager
     async def thread_lock(self, thread_id: str) -> AsyncIterator[None]:
-        """Only one resumer of a thread at a time, across processes sharing this database: a Postgres
-        advisory lock, or an exclusive file lock beside the SQLite file."""
+        """One run of a thread at a time, across processes sharing this database: a Postgres advisory lock,
+        or an exclusive file lock beside the SQLite file (an asyncio lock for in-memory persistence)."""
         if self.url.startswith(("postgresql://", "postgres://")):
             import psycopg
 
@@ -48,10 +48,21 @@ class Persistence:
                 finally:
                     await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (thread_id,))
             return
+        if not self.url.startswith("sqlite:///"):  # in-memory persistence (tests, benchmarks): this process only
+            async with _memory_lock(thread_id):
+                yield
+            return
         path = _lock_path(self.url, thread_id)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         async with _file_lock(path):
             yield
+
+
+_MEMORY_LOCKS: dict[str, asyncio.Lock] = {}
+
+
+def _memory_lock(thread_id: str) -> asyncio.Lock:
+    return _MEMORY_LOCKS.setdefault(thread_id, asyncio.Lock())
 
 
 def _lock_path(url: str, thread_id: str) -> Path:
@@ -72,6 +83,8 @@ async def thread_busy(url: str, thread_id: str) -> bool:
             if got:
                 await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (thread_id,))
             return not got
+    if not url.startswith("sqlite:///"):
+        return _memory_lock(thread_id).locked()
     import fcntl
 
     try:

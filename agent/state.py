@@ -3,7 +3,7 @@
 `held` keeps the messages that arrived while a tool call of the conversation was still unsettled (the run
 was paused for authorization, or killed in the middle of the tool): the call is settled first, the model
 answers the question it belonged to, then these messages go on — so the history the model reads never
-has an AI tool call without its reply (see `agent/graph.py`).
+has an AI tool call without its reply (see `agent/settle.py`).
 """
 
 from __future__ import annotations

@@ -138,6 +138,11 @@ async def run(calls: int, repeats: int) -> dict[str, Any]:
     return {f"{v} {t}": s for (v, t), s in samples.items()}
 
 
+def _ratio(value: float, floor: float) -> str:
+    """`value / floor` as "1.23×"; "—" when the floor is zero (CPU is counted in clock ticks: few calls)."""
+    return f"{value / floor:.2f}×" if floor > 0 else "—"
+
+
 def report(samples: dict[str, list[tuple[float, float]]]) -> str:
     lines = ["| protocol | tool | wall ms per call (min / med / max) | server CPU ms per call (min / med / max) "
              "| × bare (wall, med) | × bare (server CPU, med) |", "| --- | --- | --- | --- | --- | --- |"]
@@ -149,7 +154,7 @@ def report(samples: dict[str, list[tuple[float, float]]]) -> str:
             cpus = sorted(c for _, c in samples[f"{version} {tool}"])
             lines.append(f"| {version} | {label} | {walls[0]:.2f} / {statistics.median(walls):.2f} / {walls[-1]:.2f} "
                          f"| {cpus[0]:.2f} / {statistics.median(cpus):.2f} / {cpus[-1]:.2f} "
-                         f"| {statistics.median(walls) / bare_wall:.2f}× | {statistics.median(cpus) / bare_cpu:.2f}× |")
+                         f"| {_ratio(statistics.median(walls), bare_wall)} | {_ratio(statistics.median(cpus), bare_cpu)} |")
     return "\n".join(lines)
 
 

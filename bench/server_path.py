@@ -114,7 +114,7 @@ def _start(engine: str, sandbox_env: dict[str, str], stack: ExitStack) -> tuple[
         return [server.url], [server._proc.pid]  # type: ignore[union-attr]
     processes = int(engine.rsplit("-", 1)[1])
     database = stack.enter_context(fresh_database())
-    aegra = stack.enter_context(Aegra(env, workdir, database, processes=processes, redis=True))
+    aegra = stack.enter_context(Aegra(env, workdir, database, processes=processes, redis=True, short_lease=False))
     return aegra.urls, [aegra.pid(i) for i in range(processes)]
 
 

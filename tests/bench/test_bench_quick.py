@@ -21,3 +21,13 @@ async def test_quick_bench_runs_every_side_and_single_flight_holds():
     assert report.data["d_callback_to_tool_ms"]["max"] < float("inf")
     assert report.data["f_full_run"]["ours"]["wall_ms"]["n"] == 5
     assert report.data["g_pause"]["client_cpu_ms"]["n"] == 5
+
+
+@pytest.mark.slow
+async def test_mcp_call_bench_runs_both_tools_on_both_protocol_versions():
+    from bench import mcp_call
+
+    samples = await mcp_call.run(calls=3, repeats=1)
+    assert set(samples) == {f"{v} {t}" for v in mcp_call.VERSIONS
+                            for t in (mcp_call.BARE, "list_github_repositories")}
+    assert len(mcp_call.report(samples).splitlines()) == 6
