@@ -1,21 +1,27 @@
-"""Extra routes for the LangGraph server (`http.app` in langgraph.json).
+"""Extra routes for the LangGraph server (`http.app` in langgraph.json): the link page and the callback.
 
-`GET /auth/callback` is where Auth0 sends the browser after the user answered a linking request. It
-trusts nothing but the single-use `state`: that binds the user, the thread and the interrupt. It completes
-the linking and resumes the paused thread itself, whatever the answer (authorized, declined, expired):
+A client sends only its bearer token, so a paused run's `authorize_url` is this server's own page,
+`GET /link/{state}`. Opening it signs the user in at the tenant (`auth/linking/sign_in.py`: code + PKCE,
+silent with a tenant session); another account than the thread's owner gets "Wrong account". Back on
+`GET /auth/callback`, the sign-in's fresh credentials start the linking for real (a fresh
+`id_token_hint`, or a My Account API token for Connected Accounts) and the browser goes on to the
+tenant; after the user's answer, `/auth/callback` completes it (`AccountLinker.complete`) and resumes the
+paused thread by itself — whatever the outcome, by the one resume policy
+(`auth.linking.resume_status`):
 
 - as the thread's owner — the `sub` the pending request was made for — through the server's own HTTP API
   with a single-use resume credential (`agent/engine_resume.py`), so the resumed run passes the same
-  ownership rules as any client's, carries the same kind of auth user, and no engine internals are used;
-- with the credential envelope the pending request kept (sealed, `auth/envelope.py`), refreshed with the
-  tokens the code exchange returned when there are any. So it needs no token from the browser, works
-  after a server restart, and the run can execute in any worker process.
+  ownership rules as any client's and no engine internals are used;
+- with the run's credential envelope (sealed, `auth/envelope.py`), refreshed with the tokens the
+  sign-in or the code exchange returned. So it needs no token from the browser, works after a restart,
+  and the run can execute in any worker process;
+- even when Auth0 cannot finish the code exchange after the user allowed (the page asks for a reload,
+  the thread does not wait for it).
 
 Pending links are read from the server's own store (`auth/server_store.py`, `VAULT_AGENT_DB_URL`), where
-the runs' tools keep them, so any process of the server can complete any link.
-
-It shows a short page, never redirects anywhere (so it cannot be an open redirect), and escapes
-everything it echoes.
+the runs' tools keep them, so any process of the server can complete any link. Each outcome's page comes
+from `agent/pages.py`'s one table. The only redirects go to the tenant's
+`/authorize` URL this server built; everything echoed is escaped.
 """
 
 from __future__ import annotations
@@ -25,101 +31,135 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.auth_guard import require_auth_module
 from agent.engine_resume import own_url, resume_thread
-from agent.pages import page
+from agent.pages import outcome_page, page
 from auth import langgraph_auth  # noqa: F401 - fail closed at start-up on every engine (see that module)
 from auth.envelope import Envelope, EnvelopeError
-from auth.errors import AuthError, LinkingError, TransientError
-from auth.linking import NAMESPACE, LinkResult
+from auth.linking import (
+    AccountLinker,
+    Authorized,
+    ClickSignIn,
+    Expired,
+    Failed,
+    LinkOutcome,
+    PendingLink,
+    SignedIn,
+    resume_status,
+)
 from auth.oidc import InvalidToken
-from auth.server_auth import oidc_provider, sealer
+from auth.run_credentials import sealer
+from auth.server_auth import oidc_provider
 from auth.server_store import server_store
 from auth.settings import get_settings
 from tools.services import default_services
 
 log = logging.getLogger(__name__)
+MAX_URL = 16384
 
 
-async def _envelope_for(result: LinkResult) -> str:
-    """The sealed envelope the resumed run carries: fresh tokens from the code exchange when the
-    answer brought valid ones, else what the pending request kept."""
-    kept = str(result.extra.get("envelope") or "")
-    creds = result.credentials
-    if creds is None or not creds.access_token:
-        return kept
-    try:
-        claims = await oidc_provider().validate(creds.access_token, audience=get_settings().auth0_audience)
-    except InvalidToken:
-        return kept
-    my_account = ""
-    if kept:
-        try:
-            my_account = sealer().open(kept, result.user_sub).my_account_token
-        except EnvelopeError:
-            pass
-    return sealer().seal(Envelope(result.user_sub, creds.access_token, creds.id_token, my_account,
-                                  float(claims["exp"])))
-
-
-def _connected_accounts_user(store_item: Any) -> Any:
-    """`credentials_for` for connected_accounts mode: the user's My Account token from the pending
-    request's envelope (the request itself holds no readable token)."""
-    sealed = str(((store_item.value if store_item else {}) or {}).get("extra", {}).get("envelope") or "")
-
-    def credentials_for(sub: str) -> Any:
-        try:
-            return sealer().open(sealed, sub).credentials() if sealed else None
-        except EnvelopeError:
-            return None
-
-    return credentials_for
-
-
-async def callback(request: Request) -> HTMLResponse:
-    if len(str(request.url)) > 16384:
-        return page("That did not work", "The request is too large.", 400)
+async def _linking() -> tuple[AccountLinker, ClickSignIn]:
+    services = default_services()
     store = server_store()
-    linker = default_services().linker(store)
-    state = request.query_params.get("state", "")
-    pending = await store.aget(NAMESPACE, state) if state and len(state) <= 4096 else None
-    try:
-        result = await linker.complete(str(request.url), _connected_accounts_user(pending))
-    except TransientError as exc:  # Auth0 unreachable or failing: the linker keeps the state for a reload
-        return page("Please try again", f"{exc} Reload this page in a moment.", 503)
-    except LinkingError as exc:
-        if getattr(exc, "retryable", False) or exc.code == "temporarily_unavailable":
-            return page("Please try again", f"{exc} Reload this page in a moment.", 503)
-        expired = getattr(exc, "expired", None)
-        if isinstance(expired, LinkResult) and expired.thread_id:
-            await _resume_or_log(request, expired)
-            return page("This link has expired",
-                         "The assistant will tell you it could not go ahead; ask it again for a new link.", 400)
-        return page("That did not work", str(exc), 400)
-    except AuthError as exc:  # e.g. Connected Accounts without a usable My Account token
-        return page("That did not work", str(exc), 400)
-    if not result.thread_id:
-        return page("Connected", "You can close this tab.")
-    resumed = await _resume_or_log(request, result)
-    if resumed is None:
-        return page("Answered, but not resumed",
-                     "Your answer was recorded, but the conversation could not be resumed: go back to the app "
-                     "and ask again.", 502)
-    if result.status == "declined":
-        return page("Access declined", "The assistant will tell you what it could not do. You can close this tab.")
-    suffix = " The assistant carries on." if resumed else ""
-    return page("Done — you can close this tab", f"Access granted.{suffix}")
+    linker = services.linker(store)
+    settings = services.settings
+    return linker, ClickSignIn(settings, store, services.http, oidc_provider(), audience=settings.auth0_audience)
 
 
-async def _resume_or_log(request: Request, result: LinkResult) -> int | None:
+async def _fresh_envelope(link: PendingLink, access_token: str | None, my_account_token: str = "") -> str:
+    """The envelope the resumed run carries: the kept one, with a fresh access token when one came back
+    valid for the API (sign-in or code exchange) and the click-time My Account token when there is one."""
+    kept: Envelope | None = None
+    if link.envelope:
+        try:
+            kept = sealer().open(link.envelope, link.user_sub)
+        except EnvelopeError:
+            kept = None
+    token, expires_at = (kept.access_token, kept.expires_at) if kept else ("", 0.0)
+    if access_token:
+        try:
+            claims = await oidc_provider().validate(access_token, audience=get_settings().auth0_audience)
+            token, expires_at = access_token, float(claims["exp"])
+        except InvalidToken:
+            pass
+    if not token:
+        return link.envelope
+    my_account = my_account_token or (kept.my_account_token if kept else "")
+    return sealer().seal(Envelope(link.user_sub, token, "", my_account, expires_at))
+
+
+async def _resume(request: Request, outcome: LinkOutcome) -> int | None:
+    """Apply the resume policy to `outcome`'s thread. None when resuming failed (the answer stands)."""
+    status = resume_status(outcome)
+    link = outcome.link
+    if status is None or link is None or not link.thread_id:
+        return 0
+    credentials = outcome.credentials if isinstance(outcome, Authorized) else None
     try:
-        return await resume_thread(own_url(request.scope), result, await _envelope_for(result))
-    except Exception as exc:  # the link is done; say what failed instead of a bare 500
-        log.warning("could not resume thread %s: %s", result.thread_id, type(exc).__name__)
+        envelope = await _fresh_envelope(link, credentials.access_token if credentials else None)
+        return await resume_thread(own_url(request.scope), outcome, envelope)
+    except Exception as exc:  # the link is answered; say what failed instead of a bare 500
+        log.warning("could not resume thread %s: %s", link.thread_id, type(exc).__name__)
         return None
+
+
+def _credentials_for(link: PendingLink) -> Any:
+    """Connected Accounts completion: the user's My Account token, from the envelope the link kept."""
+    try:
+        return sealer().open(link.envelope, link.user_sub).credentials() if link.envelope else None
+    except EnvelopeError:
+        return None
+
+
+def _show(outcome: LinkOutcome, resumed: int | None) -> Response:
+    settings = get_settings()
+    if resumed is None:
+        return page("Answered, but not resumed", "Your answer was recorded, but the conversation could not be "
+                    "resumed: go back to the app and ask again.", 502)
+    next_step = ""
+    if resumed and outcome.status == "authorized":
+        next_step = "The assistant carries on."
+    elif resumed and outcome.status == "reissue":
+        next_step = "The assistant offers a fresh link."
+    return outcome_page(outcome, next_step=next_step, app_url=settings.vault_agent_app_url)
+
+
+# -- routes ---------------------------------------------------------------------------------------------
+async def link_page(request: Request) -> Response:
+    """`GET /link/{state}`: sign the user in at the tenant, then on to the linking."""
+    linker, sign_in = await _linking()
+    link = await linker.pending.get(request.path_params["state"])
+    if link is None or not link.sign_in_at_click:  # used, or never made here: as the MCP pages say it
+        return _show(Expired(None), 0)
+    if link.is_expired():
+        return _show(Expired(link), 0)
+    target = await sign_in.begin(link.state, link.user_sub, link.redirect_uri)
+    return RedirectResponse(target, 302, headers={"cache-control": "no-store", "referrer-policy": "no-referrer"})
+
+
+async def callback(request: Request) -> Response:
+    """`GET /auth/callback`: the answer to a sign-in (go on to the linking) or to the linking (complete, resume)."""
+    url = str(request.url)
+    if len(url) > MAX_URL:
+        return _show(Failed(None, "bad_request", "The request is too large."), 0)
+    linker, sign_in = await _linking()
+    if await sign_in.is_sign_in(url):
+        signed = await sign_in.finish(url)
+        if not isinstance(signed, SignedIn):
+            return _show(signed, 0)
+        link = await linker.pending.get(signed.link_id)
+        creds = signed.credentials
+        envelope = await _fresh_envelope(link, creds.access_token, creds.my_account_token or "") if link else None
+        armed = await linker.arm(signed.link_id, creds, envelope=envelope)
+        if isinstance(armed, str):
+            return RedirectResponse(armed, 302, headers={"cache-control": "no-store",
+                                                         "referrer-policy": "no-referrer"})
+        return _show(armed, await _resume(request, armed))
+    outcome = await linker.complete(url, _credentials_for)
+    return _show(outcome, await _resume(request, outcome))
 
 
 class RefuseInternalRoutes:
@@ -143,5 +183,6 @@ class RefuseInternalRoutes:
 
 require_auth_module()  # before any request: never served anonymously (agent/auth_guard.py)
 app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # Aegra takes only FastAPI apps
+app.add_api_route("/link/{state}", link_page, methods=["GET"], include_in_schema=False)
 app.add_api_route("/auth/callback", callback, methods=["GET"], include_in_schema=False)
 app.add_middleware(RefuseInternalRoutes)

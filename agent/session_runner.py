@@ -23,7 +23,7 @@ from langchain_core.tools import BaseTool
 from langgraph.types import Command
 
 from auth.credentials import UserCredentials
-from auth.linking import LinkResult
+from auth.linking import LinkOutcome, resume_status
 from tools.authorization import REISSUE, AuthorizationRequest, resume_map
 from tools.context import Context
 from tools.services import Services
@@ -170,34 +170,28 @@ class AgentSession:
         state = await self.graph.aget_state(self.config(thread_id))
         return [AuthorizationNeeded(i.id, i.value) for i in state.interrupts]
 
-    async def complete(self, callback_url: str) -> tuple[LinkResult, dict[str, Any]]:
-        """Complete linking; return the result and the resume map for the thread it belongs to.
+    async def complete(self, callback_url: str) -> tuple[LinkOutcome, dict[str, Any]]:
+        """Complete linking; return the outcome and the resume map for the thread it belongs to (empty
+        when the outcome leaves the thread waiting — see `auth.linking.resume_status`). After Allow the
+        map is there even when Auth0 could not finish the code exchange (`RetryLater(allowed=True)`):
+        the user allowed, the tool's Token Vault exchange confirms."""
+        outcome = await self.linker.complete(
+            callback_url, lambda link: self.user if link.user_sub == self.user.sub else None)
+        return outcome, await self.resume_values(outcome)
 
-        Raises `LinkingError`; a retryable one carries `unconfirmed`, which `resume_values` turns into
-        a resume map just the same (the user allowed; the Token Vault exchange will confirm)."""
-        result = await self.linker.complete(callback_url, lambda sub: self.user if sub == self.user.sub else None)
-        return result, await self.resume_values(result)
-
-    async def resume_values(self, result: LinkResult) -> dict[str, Any]:
-        """The resume map answering every interrupt of `result`'s thread that waits on its state."""
-        if not result.thread_id:
+    async def resume_values(self, outcome: LinkOutcome) -> dict[str, Any]:
+        """The resume map answering every interrupt of `outcome`'s thread that waits on its state."""
+        status = resume_status(outcome)
+        if status is None or not outcome.thread_id:
             return {}
-        state = await self.graph.aget_state(self.config(result.thread_id))
-        return resume_map(state.interrupts, result.state, result.status)
+        state = await self.graph.aget_state(self.config(outcome.thread_id))
+        return resume_map(state.interrupts, outcome.state, status)  # type: ignore[arg-type]
 
     async def complete_and_resume(self, callback_url: str) -> AsyncIterator[Event]:
-        """Complete and resume; when Auth0 cannot finish the code exchange, resume anyway (the callback
-        carried a code, so the user allowed and the account is linked) — the tool's token fetch decides."""
-        from auth.errors import LinkingError
-
-        try:
-            result, values = await self.complete(callback_url)
-        except LinkingError as exc:
-            if not (exc.retryable and isinstance(exc.unconfirmed, LinkResult)):
-                raise
-            result, values = exc.unconfirmed, await self.resume_values(exc.unconfirmed)
-        if result.thread_id and values:
-            async for event in self.resume(result.thread_id, values):
+        """Complete and resume by the one resume policy (also when Auth0 cannot finish the exchange)."""
+        outcome, values = await self.complete(callback_url)
+        if outcome.thread_id and values:
+            async for event in self.resume(outcome.thread_id, values):
                 yield event
 
     async def reopen(self, thread_id: str,

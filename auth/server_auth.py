@@ -1,17 +1,16 @@
 """Custom auth for the LangGraph server (served through `auth/langgraph_auth.py`).
 
 Authentication. Every request carries `Authorization: Bearer <Auth0 access token for AUTH0_AUDIENCE>`,
-checked against the tenant's JWKS (issuer, audience, expiry). Optional headers, each validated and
-required to name the same `sub`:
-- `X-Id-Token`: the user's ID token — the agent needs it as `id_token_hint` to ask for account linking;
-- `X-My-Account-Token`: an access token for the tenant's My Account API (audience `<tenant>/me/`), which
-  `AUTH0_LINK_MODE=connected_accounts` calls to connect an account.
+checked against the tenant's JWKS (issuer, audience, expiry) — and nothing else: what account linking
+needs (a fresh ID token for `id_token_hint`, a My Account API token) is minted when the user opens the
+link (`auth/linking/sign_in.py`). Other headers (the `X-Id-Token` / `X-My-Account-Token` that older
+clients sent) are ignored.
 
-What a run needs from these tokens travels *with the run*: the auth user returned here (LangGraph
-persists it with every run) carries them sealed in a credential envelope (`auth/envelope.py`,
-a JWE naming the `sub`, expiring with the access token). Any process — API server, queue worker, another
-replica, the same server after a restart — can open it with the configured key; nothing readable is
-stored, and no process keeps credentials in memory.
+What a run needs from the token travels *with the run*: the auth user returned here (LangGraph persists
+it with every run) carries it sealed in a credential envelope (`auth/envelope.py`, a JWE naming the
+`sub`, expiring with the access token; `auth/run_credentials.py`). Any process — API server, queue
+worker, another replica, the same server after a restart — can open it with the configured key; nothing
+readable is stored, and no process keeps credentials in memory.
 
 The server's own callback authenticates with a resume credential instead (`auth/resume_credential.py`, a
 JWE only the server key makes): the thread's owner, for reading that thread and creating one run on it.
@@ -28,19 +27,20 @@ from typing import Any
 from langgraph_sdk import Auth
 
 from . import resume_credential
-from .envelope import Envelope, EnvelopeSealer
+from .envelope import Envelope
 from .errors import Misconfigured
 from .oidc import InvalidToken, OIDCProvider
+from .run_credentials import ENVELOPE_FIELD, PERMISSIONS, sealer, user_dict
 from .server_store import server_store
 from .settings import Settings, get_settings
 
-ENVELOPE_FIELD = "credential_envelope"
+__all__ = ["ENVELOPE_FIELD", "PERMISSIONS", "RESUME_FIELD", "auth", "configuration_problems", "oidc_provider",
+           "sealer", "user_dict"]
+
 RESUME_FIELD = "resume_grant"
-PERMISSIONS = ["authenticated"]
 
 auth = Auth()
 _oidc: OIDCProvider | None = None
-_sealer: tuple[str, EnvelopeSealer] | None = None
 
 
 def oidc_provider() -> OIDCProvider:
@@ -48,15 +48,6 @@ def oidc_provider() -> OIDCProvider:
     if _oidc is None:
         _oidc = OIDCProvider(get_settings())
     return _oidc
-
-
-def sealer(settings: Settings | None = None) -> EnvelopeSealer:
-    """The envelope sealer for the configured key (raises Misconfigured when there is none)."""
-    global _sealer
-    key = (settings or get_settings()).vault_agent_encryption_key
-    if _sealer is None or _sealer[0] != key:
-        _sealer = (key, EnvelopeSealer.from_setting(key))
-    return _sealer[1]
 
 
 def configuration_problems(settings: Settings) -> list[str]:
@@ -73,12 +64,6 @@ def configuration_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def user_dict(sub: str, envelope: str, display_name: str = "") -> dict[str, Any]:
-    """The auth user LangGraph keeps with a run: who, and the sealed envelope (never a token)."""
-    return {"identity": sub, "display_name": display_name or sub, "permissions": list(PERMISSIONS),
-            ENVELOPE_FIELD: envelope}
-
-
 def _header(headers: Any, name: bytes) -> str:
     value = headers.get(name) or headers.get(name.decode())
     return value.decode() if isinstance(value, bytes) else (value or "")
@@ -86,15 +71,6 @@ def _header(headers: Any, name: bytes) -> str:
 
 def _unauthorized(detail: str) -> Auth.exceptions.HTTPException:
     return Auth.exceptions.HTTPException(status_code=401, detail=detail)
-
-
-async def _same_user_token(token: str, audience: str, sub: str, header: str) -> None:
-    try:
-        claims = await oidc_provider().validate(token, audience=audience)
-    except InvalidToken as exc:
-        raise _unauthorized(f"Invalid {header}: {exc}") from exc
-    if claims.get("sub") != sub:
-        raise _unauthorized(f"{header} is for another user than the access token.")
 
 
 @auth.authenticate
@@ -112,13 +88,7 @@ async def authenticate(headers: dict) -> dict[str, Any]:
     except InvalidToken as exc:
         raise _unauthorized(f"Invalid access token: {exc}") from exc
     sub = claims["sub"]
-    id_token = _header(headers, b"x-id-token")
-    if id_token:
-        await _same_user_token(id_token, settings.auth0_client_id, sub, "X-Id-Token")
-    my_account_token = _header(headers, b"x-my-account-token")
-    if my_account_token:
-        await _same_user_token(my_account_token, settings.auth0_base_url + "/me/", sub, "X-My-Account-Token")
-    envelope = sealer(settings).seal(Envelope(sub, token, id_token, my_account_token, float(claims["exp"])))
+    envelope = sealer(settings).seal(Envelope(sub, token, expires_at=float(claims["exp"])))
     return user_dict(sub, envelope, claims.get("email", ""))
 
 

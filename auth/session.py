@@ -13,12 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
-from authlib.common.security import generate_token
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from .authorize_url import Secrets, authorize_url
 from .closing import AsyncClosing
 from .credentials import UserCredentials
 from .errors import Misconfigured, SessionExpired, TransientError
@@ -105,15 +103,11 @@ class SessionClient(AsyncClosing):
 
     def authorize_url(self, redirect_uri: str) -> tuple[str, dict[str, str]]:
         """A login URL and the secrets to finish it (state, nonce, verifier)."""
-        secrets_ = {"state": generate_token(32), "nonce": generate_token(32), "verifier": generate_token(64),
-                    "redirect_uri": redirect_uri}
-        params = {"response_type": "code", "client_id": self.settings.auth0_client_id,
-                  "redirect_uri": redirect_uri, "scope": LOGIN_SCOPE, "state": secrets_["state"],
-                  "nonce": secrets_["nonce"], "code_challenge": create_s256_code_challenge(secrets_["verifier"]),
-                  "code_challenge_method": "S256"}
-        if self.settings.auth0_audience:
-            params["audience"] = self.settings.auth0_audience
-        return self.settings.auth0_base_url + "/authorize?" + urlencode(params), secrets_
+        secrets = Secrets.new()
+        url = authorize_url(self.settings, redirect_uri=redirect_uri, scope=LOGIN_SCOPE, secrets=secrets,
+                            audience=self.settings.auth0_audience)
+        return url, {"state": secrets.state, "nonce": secrets.nonce, "verifier": secrets.code_verifier,
+                     "redirect_uri": redirect_uri}
 
     async def finish_login(self, query: dict[str, str], secrets_: dict[str, str]) -> UserCredentials:
         if query.get("state") != secrets_["state"]:

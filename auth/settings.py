@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     vault_agent_state_dir: Path = Field(default_factory=lambda: user_state_path("vault-agent"))
     vault_agent_config_dir: Path = Field(default_factory=lambda: user_config_path("vault-agent"))
     vault_agent_timezone: str = ""
+    # The front end's address (say Agent Chat UI's): the last page of a link flow offers the way back there.
+    vault_agent_app_url: str = ""
+    # How long a server's link page (`/link/{id}`, which signs the user in when opened) stays valid.
+    vault_agent_link_page_ttl_seconds: float = 24 * 3600
     # LangGraph server: AES-256-GCM key(s) for the credential envelope that travels with each run.
     vault_agent_encryption_key: str = Field(default="", repr=False)
     # LangGraph server: browser origins allowed to call it (CORS), comma-separated; none by default.

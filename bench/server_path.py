@@ -55,8 +55,7 @@ def _tree_cpu(pids: list[int]) -> float:
 
 
 def _client(url: str, session: dict[str, Any]):
-    return get_client(url=url, headers={"Authorization": f"Bearer {session['access_token']}",
-                                        "X-Id-Token": session["id_token"]})
+    return get_client(url=url, headers={"Authorization": f"Bearer {session['access_token']}"})
 
 
 async def _flow(url: str, control, user: dict[str, Any], session: dict[str, Any]) -> bool:

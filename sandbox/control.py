@@ -4,6 +4,7 @@ sets, inject faults, read the request log. Never part of a real service."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -73,13 +74,45 @@ async def sessions(request: Request) -> JSONResponse:
 
 
 async def authorize(request: Request) -> JSONResponse:
-    """Act as the user's browser at an authorize URL: log in as `user_id`, then Allow or Deny."""
+    """Act as the user's browser at an authorize URL: log in as `user_id`, then Allow or Deny.
+
+    An app's own link page (a URL not on the tenant, say a server's `/link/{id}` that signs the user in
+    first) is followed as a browser would: its redirects, the tenant's login for `user_id` and the app's
+    callback, up to the consent; the answer is the redirect back to the app after Allow or Deny."""
     tenant: Tenant = request.app.state.tenant
     body = await _body(request)
     user_id, action = body.get("user_id"), body.get("action", "approve")
     if user_id not in tenant.users:
         return _bad("unknown user_id", 404)
-    parts = urlsplit(body.get("url", ""))
+    url = str(body.get("url", ""))
+    if not url.startswith(tenant.base_url + "/"):
+        return await _browse(tenant, url, user_id, action)
+    return await _decide(tenant, url, user_id, action)
+
+
+async def _browse(tenant: Tenant, url: str, user_id: str, action: str) -> JSONResponse:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=60) as http:
+        for _ in range(10):
+            if url.startswith(tenant.base_url + "/"):
+                answer = await _decide(tenant, url, user_id, action)
+                target = json.loads(answer.body).get("redirect_url") if answer.status_code == 200 else ""
+                login_only = "link_account" not in dict(parse_qsl(urlsplit(url).query)).get("scope", "").split() \
+                    and urlsplit(url).path != "/connected-accounts/connect"
+                if answer.status_code != 200 or not login_only:
+                    return answer
+                url = target  # the app's callback for the sign-in: the browser goes on
+                continue
+            response = await http.get(url)
+            if response.status_code not in (301, 302, 303, 307):
+                return _bad(f"the app answered {response.status_code} instead of sending the browser on")
+            url = response.headers["location"]
+    return _bad("too many redirects")
+
+
+async def _decide(tenant: Tenant, url: str, user_id: str, action: str) -> JSONResponse:
+    parts = urlsplit(url)
     params = dict(parse_qsl(parts.query))
     if parts.path == "/connected-accounts/connect":  # a My Account connect_uri?ticket=…
         from .auth0.my_account import decide_connect

@@ -68,12 +68,11 @@ answers = asyncio.Queue()
 linker = services.linker(services.store)
 
 async def on_callback(url):
-    result = await linker.complete(url)
-    await answers.put(result)
-    what = "is connected" if result.status == "authorized" else "was not connected (access declined)"
-    return True, f"{result.connection} {what}. Back to the notebook: the next cell carries on."
+    outcome = await linker.complete(url)   # a typed outcome: Authorized, Declined, Expired, …
+    await answers.put(outcome)
+    return outcome, "Back to the notebook: the next cell carries on."
 
-receiver = CallbackReceiver(os.environ["AUTH0_CALLBACK_URL"], on_callback)
+receiver = CallbackReceiver(os.environ["AUTH0_CALLBACK_URL"], on_callback, return_to="the notebook")
 await receiver.start()
 print("listening on", receiver.url)"""),
     ("md", "## 4. Ask for tomorrow's events\nAlice has not linked Google yet, so Token Vault answers `tokenset_not_found` and the run pauses."),
@@ -133,13 +132,12 @@ from sandbox.langgraph_dev import LangGraphDev
 sandbox = SandboxServer().start()
 server = LangGraphDev(sandbox.env).start()   # langgraph dev --no-browser --no-reload on a free port
 print("server:", server.url)"""),
-    ("md", "## Connect as a user\nThe access token is for the API audience (`AUTH0_AUDIENCE`); the ID token lets the agent build the linking URL."),
+    ("md", "## Connect as a user\nA client sends only its access token for the API audience (`AUTH0_AUDIENCE`), as any LangGraph client does."),
     ("code", """from langgraph_sdk import get_client
 
 alice = sandbox.control.user_by_email("alice@example.com")
 tokens = sandbox.control.session(alice["user_id"], audience=sandbox.env["AUTH0_AUDIENCE"])
-client = get_client(url=server.url, headers={"Authorization": f"Bearer {tokens['access_token']}",
-                                             "X-Id-Token": tokens["id_token"]})
+client = get_client(url=server.url, headers={"Authorization": f"Bearer {tokens['access_token']}"})
 thread = await client.threads.create()"""),
     ("md", "## Stream a run until it pauses"),
     ("code", """pauses = []
@@ -151,7 +149,7 @@ from tools.authorization import AuthorizationRequest
 
 request = AuthorizationRequest.from_json(pauses[0]["value"])  # the typed interrupt value
 print("paused for:", request.connection, request.scopes)"""),
-    ("md", "## Authorize\nA person opens `authorize_url`; the sandbox plays that part. The browser lands on the **server's** callback, which resumes the thread."),
+    ("md", "## Authorize\nA person opens `authorize_url` — the server's own link page, which signs them in at the tenant and sends them on to the consent; the sandbox plays that part. The browser lands on the **server's** callback, which resumes the thread."),
     ("code", """import httpx
 
 callback_url = sandbox.control.authorize(request.authorize_url, alice["user_id"], "approve")

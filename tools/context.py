@@ -31,27 +31,32 @@ log = logging.getLogger(__name__)
 @dataclass(init=False)
 class Context:
     user: UserCredentials | None = None
-    timezone: str = "UTC"
+    # The user's IANA zone; left out, `VAULT_AGENT_TIMEZONE` of the process that runs the graph, else UTC.
+    timezone: str = ""
     services: Services = field(default=None, repr=False)  # type: ignore[assignment]
     # A surface without LangGraph interrupts (the MCP server) asks for authorization its own way:
     # `await ask_authorization(tool, connection, step_up)` answers like `interrupt()` would, or raises.
     ask_authorization: Callable[..., Awaitable[Any]] | None = field(default=None, repr=False)
-    # Server only: what a pending link request keeps so the callback can resume as the user (sealed).
-    link_extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Server only: the run's sealed credential envelope, which a pending link request keeps so the
+    # callback can resume as the user; and that the link page signs the user in when it is opened.
+    envelope: str = field(default="", repr=False)
+    sign_in_at_click: bool = False
     timezone_note: str | None = field(default=None, repr=False)
 
-    def __init__(self, user: UserCredentials | None = None, timezone: str = "UTC",
+    def __init__(self, user: UserCredentials | None = None, timezone: str = "",
                  services: Services | None = None, ask_authorization: Callable[..., Awaitable[Any]] | None = None,
                  **ignored: Any) -> None:  # noqa: ARG002 - dropped on purpose, see below
         """Unknown keys (a client's `configurable`/`context` becomes this dict on the server) are dropped,
         and so is anything a JSON value could smuggle in where an object is expected."""
         self.user = user if isinstance(user, UserCredentials) else None
-        self.timezone = timezone if _valid_zone(timezone) else "UTC"
-        # Said along with the tools' answers when the zone asked for was not a real one (tools/zones.py).
-        self.timezone_note = None if self.timezone == timezone or not timezone else resolve_zone(str(timezone))[1]
         self.services = services if isinstance(services, Services) else default_services()
+        asked = timezone if isinstance(timezone, str) and timezone else self.services.settings.vault_agent_timezone
+        self.timezone = asked if _valid_zone(asked) else "UTC"
+        # Said along with the tools' answers when the zone asked for was not a real one (tools/zones.py).
+        self.timezone_note = None if self.timezone == asked or not asked else resolve_zone(str(asked))[1]
         self.ask_authorization = ask_authorization if callable(ask_authorization) else None
-        self.link_extra = {}
+        self.envelope = ""
+        self.sign_in_at_click = False
 
 
 def _valid_zone(name: Any) -> bool:
@@ -68,22 +73,24 @@ def current_context(*, require_user: bool = False) -> Context:
     given: Any = runtime.context
     if isinstance(given, Context) and given.user is not None:
         return given
-    timezone = getattr(given, "timezone", None) or (given.get("timezone") if isinstance(given, dict) else None)
-    services = given.services if isinstance(given, Context) else default_services()
-    if not _valid_zone(timezone):
-        timezone = services.settings.vault_agent_timezone
-    context = Context(timezone=timezone or "UTC", services=services)
+    if isinstance(given, Context):  # its zone already fell back to VAULT_AGENT_TIMEZONE when none was given
+        context = Context(timezone=given.timezone, services=given.services)
+        context.timezone_note = given.timezone_note
+    else:
+        asked = given.get("timezone") if isinstance(given, dict) else getattr(given, "timezone", None)
+        context = Context(timezone=asked if isinstance(asked, str) else "")
     try:
-        context.user, context.link_extra = _server_user(runtime, services)
+        context.user, context.envelope = _server_user(runtime, context.services)
+        context.sign_in_at_click = True  # a bearer-only client: the link page mints what linking needs
     except AuthError:
         if require_user:
             raise
     return context
 
 
-def _server_user(runtime: Any, services: Services) -> tuple[UserCredentials, dict[str, Any]]:
-    """The run's user from its sealed envelope, plus what a link request must keep to resume as them."""
-    from auth.server_auth import ENVELOPE_FIELD, sealer
+def _server_user(runtime: Any, services: Services) -> tuple[UserCredentials, str]:
+    """The run's user from its sealed envelope, and the envelope (a link request keeps it to resume as them)."""
+    from auth.run_credentials import ENVELOPE_FIELD, sealer
 
     user = runtime.server_info.user if runtime.server_info else None
     if user is None:
@@ -94,7 +101,7 @@ def _server_user(runtime: Any, services: Services) -> tuple[UserCredentials, dic
         raise SessionExpired("This run has no authenticated user with credentials: call the server with "
                              "Authorization: Bearer <access token>.")
     envelope = sealer(services.settings).open(sealed, identity)
-    return envelope.credentials(), {"envelope": sealed}
+    return envelope.credentials(), sealed
 
 
 def _field(user: Any, name: str) -> str:

@@ -55,7 +55,7 @@ def authorization_payload(request: Any, tool: str, provider: Provider, reason: s
     why = "grant more access to" if reason == "insufficient_scope" else "allow access to"
     return AuthorizationRequest(
         connection=provider.name, scopes=list(request.scopes), authorize_url=request.authorize_url,
-        state=request.state, expires_at=request.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"), tool=tool,
+        state=request.state, expires_at=request.expires.strftime("%Y-%m-%dT%H:%M:%SZ"), tool=tool,
         message=f"Please {why} {provider.label} to continue.", reason=reason).to_json()
 
 
@@ -119,7 +119,8 @@ async def call_with_token(tool: str, tool_call_id: str, connection: Provider, sc
                 async def start() -> Any:
                     return await linker.start(
                         user, connection.name, step_up.required_scopes, thread_id=thread_id or None,
-                        extra={"tool_call_id": tool_call_id, "tool": tool, **context.link_extra},
+                        tool_call_id=tool_call_id, tool=tool, envelope=context.envelope,
+                        sign_in_at_click=context.sign_in_at_click,
                         request_key=f"{thread_id}:{tool_call_id}:{rounds}:{reissues}" if thread_id else None,
                     )
 

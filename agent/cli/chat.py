@@ -49,7 +49,8 @@ def acknowledgement(item: "AuthorizationNeeded", value: dict[str, Any]) -> str:
     """One pause's answer as the user reads it: ✓ GitHub allowed · ✗ Google Calendar declined."""
     provider = label(item.request.connection)
     status = value.get("status")
-    return {"authorized": f"✓ {provider} allowed", "declined": f"✗ {provider} declined"}.get(
+    return {"authorized": f"✓ {provider} allowed", "declined": f"✗ {provider} declined",
+            "reissue": f"↻ {provider}: Auth0 refused the link, asking again"}.get(
         status, f"✗ {provider} not answered (link expired)")
 
 
@@ -122,46 +123,41 @@ class Chat:
         return self.session
 
     # -- the loopback callback --------------------------------------------------------------------
-    async def _on_callback(self, url: str) -> tuple[bool | str, str]:
-        from auth.errors import AuthError, LinkingError
+    async def _on_callback(self, url: str) -> tuple[Any, str]:
+        from auth.errors import AuthError
+        from auth.linking import Authorized, RetryLater, TenantRefused
 
         await self.ready()
         try:
-            result, values = await self.session.complete(url)
-        except LinkingError as exc:
-            if exc.retryable and exc.unconfirmed is not None:  # the user allowed; Auth0 could not confirm it yet
-                unconfirmed = exc.unconfirmed
-                values = await self.session.resume_values(unconfirmed)
-                if unconfirmed.thread_id and values and unconfirmed.thread_id == self._foreground:
-                    await self._callbacks.put((unconfirmed.thread_id, values))
-                elif unconfirmed.thread_id and values:
-                    self._later.append((unconfirmed.thread_id, unconfirmed.connection, values))
-                    self._wake_prompt()
-                # The page asks for a reload, which must find this receiver: keep it while the state lives.
-                self._left[RETRY_KEY + unconfirmed.state] = datetime.now(timezone.utc) + timedelta(minutes=10)
-                return "retry", f"{exc} vault-agent carries on meanwhile."
-            return False, str(exc)
+            outcome, values = await self.session.complete(url)
         except AuthError as exc:
             return False, str(exc)
         except Exception as exc:  # noqa: BLE001 - the browser gets a sentence, the chat goes on
             from .runtime import explain
 
             return False, f"vault-agent could not finish this: {explain(exc)}"
-        self._left.pop(RETRY_KEY + result.state, None)
-        provider = label(result.connection)
-        declined = result.status == "declined"
-        done = f"Access to {provider} was declined." if declined else f"{provider} is connected."
-        if result.thread_id and values and result.thread_id == self._foreground:
-            await self._callbacks.put((result.thread_id, values))
-            return True, f"{done} Back to the terminal: vault-agent carries on by itself."
-        if result.thread_id and values:
-            self._later.append((result.thread_id, result.connection, values))
+        if isinstance(outcome, RetryLater):
+            # The page asks to try again, which must find this receiver: keep it while the state lives.
+            self._left[RETRY_KEY + outcome.state] = datetime.now(timezone.utc) + timedelta(minutes=10)
+        else:
+            self._left.pop(RETRY_KEY + outcome.state, None)
+        thread_id = outcome.thread_id
+        if thread_id and values and thread_id == self._foreground:
+            await self._callbacks.put((thread_id, values))
+            then = "Back to the terminal: vault-agent carries on by itself."
+        elif thread_id and values:
+            self._later.append((thread_id, outcome.connection, values))
             self._wake_prompt()
-            return True, (f"{done} The vault-agent chat in your terminal picks the paused conversation up "
-                          "and carries on.")
-        if result.thread_id:
-            return True, f"{done} Its conversation was already continued; nothing else to do."
-        return True, done
+            then = "The vault-agent chat in your terminal picks the paused conversation up and carries on."
+        elif thread_id and isinstance(outcome, Authorized):
+            then = "Its conversation was already continued; nothing else to do."
+        else:
+            then = ""
+        if isinstance(outcome, RetryLater) and values:
+            then = "vault-agent carries on meanwhile."
+        if isinstance(outcome, TenantRefused) and values:
+            then = "vault-agent shows a fresh link in the terminal."
+        return outcome, then
 
     def _may_release(self) -> str | None:
         """Another vault-agent (say `vault-agent resume` in a second terminal) wants the port."""
@@ -213,6 +209,10 @@ class Chat:
                     answer = event.message_id
                     console.print(plain(event.text), end="", markup=False, highlight=False)
                 elif isinstance(event, ToolStarted):
+                    if streamed:  # an answer came first (a settled call's question): this is the next one
+                        console.print()
+                        streamed, answer = False, None
+                        status.start()
                     status.update(f"[dim]{event.status}[/dim]")
                     console.print(f"[dim]  ⋯ {event.status}[/dim]")
                 elif isinstance(event, AuthorizationNeeded):
@@ -304,11 +304,18 @@ class Chat:
             console.print("[dim]That is not the address of an authorization answer (it has no state=…); "
                           "paste the whole address from the browser's address bar.[/dim]")
             return
-        ok, message = await self._on_callback(text.strip())
-        if ok is not True:
+        from agent.pages import outcome_words
+        from auth.linking import Failed, LinkOutcome, WrongAccount
+
+        what, message = await self._on_callback(text.strip())
+        if isinstance(what, LinkOutcome):  # the same words the browser's page would have shown
+            title, words = outcome_words(what)
+            if isinstance(what, (Failed, WrongAccount)) or what.status is None:
+                console.print(f"[yellow]{escape(title)}: {escape(words)}[/yellow]")
+            elif self._foreground is None:
+                console.print(f"[dim]{escape(words)} {escape(message)}[/dim]")
+        elif what is not True:
             console.print(f"[yellow]{escape(message)}[/yellow]")
-        elif self._foreground is None:
-            console.print(f"[dim]{escape(message)}[/dim]")
 
     def _show_request(self, item: "AuthorizationNeeded") -> None:
         r = item.request

@@ -168,7 +168,7 @@ async def unlink(runtime: CliRuntime, creds: UserCredentials, connection: str) -
 async def connect(runtime: CliRuntime, creds: UserCredentials, connection: str, open_browser: bool) -> None:
     """User-initiated linking: the same link_account request, without an agent run."""
     from agent.persistence import open_persistence
-    from auth.linking import AccountLinker
+    from auth.linking import AccountLinker, Authorized, Declined
 
     connection = resolve_provider(connection, "connections connect PROVIDER")
     async with open_persistence(runtime.settings) as persistence:
@@ -177,9 +177,28 @@ async def connect(runtime: CliRuntime, creds: UserCredentials, connection: str, 
                                      redirect_uri=runtime.callback_url)
         callback = await _wait_for_callback(runtime, request.authorize_url, open_browser,
                                             f"Connect {label(connection)}")
-        result = await linker.complete(callback, lambda sub: creds if sub == creds.sub else None)
-    console.print(f"[green]Connected {label(connection)}.[/green]" if result.status == "authorized"
-                  else f"[yellow]Not connected:[/yellow] {result.extra.get('error_description', 'declined')}")
+        outcome = await linker.complete(callback, lambda link: creds if link.user_sub == creds.sub else None)
+    if isinstance(outcome, Authorized):
+        console.print(f"[green]Connected {label(connection)}.[/green]")
+    elif isinstance(outcome, Declined):
+        console.print(f"[yellow]Not connected:[/yellow] {outcome.description or 'declined'}")
+    else:
+        console.print(f"[yellow]Not connected:[/yellow] {_why(outcome)}")
+
+
+def _why(outcome: Any) -> str:
+    """One sentence for an outcome other than Allow or Deny."""
+    from auth.linking import Expired, RetryLater, TenantRefused, WrongAccount
+
+    if isinstance(outcome, Expired):
+        return "the link expired; try again."
+    if isinstance(outcome, RetryLater):
+        return "Auth0 could not finish it right now; try again shortly."
+    if isinstance(outcome, TenantRefused):
+        return f"Auth0 refused the request ({outcome.description}); try again."
+    if isinstance(outcome, WrongAccount):
+        return "another account answered; try again with yours."
+    return getattr(outcome, "message", "") or "it did not complete."
 
 
 def print_threads(rows: list[dict[str, Any]]) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from auth.error_body import error_field
@@ -24,18 +25,21 @@ class ReceiverError(Exception):
 
 
 class CallbackReceiver:
-    """`handle(url)` answers a callback with (ok, sentence for the browser): True done, False refused,
-    or "retry" (Auth0 could not finish yet and the link is still good: the page asks for a reload). `may_release()` says whether
-    another vault-agent may take the port now (None: yes; a sentence: no, and why)."""
+    """`handle(url)` answers a callback with (what happened, a sentence for the browser). What happened
+    is a linking outcome (`auth.linking.LinkOutcome`: the page is that outcome's, as on every surface,
+    the sentence says what vault-agent does next), or for a plain login True (done) / False (refused).
+    `may_release()` says whether another vault-agent may take the port now (None: yes; a sentence: no,
+    and why)."""
 
-    def __init__(self, callback_url: str, handle: Callable[[str], Awaitable[tuple[bool | str, str]]],
-                 may_release: Callable[[], str | None] | None = None) -> None:
+    def __init__(self, callback_url: str, handle: Callable[[str], Awaitable[tuple[Any, str]]],
+                 may_release: Callable[[], str | None] | None = None, *, return_to: str = "the terminal") -> None:
         parts = urlsplit(callback_url)
         if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost") or not parts.port:
             raise ReceiverError(f"AUTH0_CALLBACK_URL must be a loopback http URL with a port for the CLI, "
                                 f"not {callback_url!r}")
         self.url, self.host, self.port, self.path = callback_url, parts.hostname, parts.port, parts.path or "/"
         self.handle = handle
+        self.return_to = return_to  # where the last page sends the user back to
         self.may_release = may_release or (lambda: None)
         self._server = None
         self._task: asyncio.Task | None = None
@@ -50,13 +54,17 @@ class CallbackReceiver:
         from starlette.responses import HTMLResponse, JSONResponse
         from starlette.routing import Route
 
-        from agent.pages import page
+        from agent.pages import outcome_page, page
+        from auth.linking import LinkOutcome
+        from auth.settings import get_settings
 
         async def callback(request: Request) -> HTMLResponse:
-            ok, message = await self.handle(str(request.url))
-            if ok == "retry":
-                return page("Almost there — reload this page", message, 503, headers={"retry-after": "2"})
-            return page("Done — you can close this tab" if ok else "That did not work", message, 200 if ok else 400)
+            what, message = await self.handle(str(request.url))
+            if isinstance(what, LinkOutcome):
+                return outcome_page(what, next_step=message, app_url=get_settings().vault_agent_app_url,
+                                    return_to=self.return_to)
+            return page("Done — you can close this tab" if what else "That did not work", message,
+                        200 if what else 400)
 
         async def release(_request: Request) -> JSONResponse:
             busy = self.may_release()

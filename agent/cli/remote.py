@@ -122,15 +122,15 @@ class RemoteChat:
 
     async def after_run(self, pauses: list[dict[str, Any]]) -> None:
         if pauses:
-            for pause in pauses:
-                request = AuthorizationRequest.from_json(pause["value"])
-                console.print(f"[yellow]Authorization needed: {label(request.connection)}"
-                              f"[/yellow] — {escape(plain(request.message))}")
-                console.print(f"AUTHORIZE_URL {request.authorize_url}", soft_wrap=True, markup=False,
-                              highlight=False)
-                if self.open_browser:
-                    webbrowser.open(request.authorize_url)
-            with ctrl_c_sets() as interrupted:
+            with ctrl_c_sets() as interrupted:  # from the first line on screen: no window for a stray Ctrl-C
+                for pause in pauses:
+                    request = AuthorizationRequest.from_json(pause["value"])
+                    console.print(f"[yellow]Authorization needed: {label(request.connection)}"
+                                  f"[/yellow] — {escape(plain(request.message))}")
+                    console.print(f"AUTHORIZE_URL {request.authorize_url}", soft_wrap=True, markup=False,
+                                  highlight=False)
+                    if self.open_browser:
+                        webbrowser.open(request.authorize_url)
                 finished = await _wait_until_done(self.client, self.thread_id, pauses, interrupted)
             if finished is None:
                 paused = self.thread_id
@@ -247,8 +247,8 @@ async def run_remote(runtime: CliRuntime, user: UserCredentials, url: str, *, op
     from langgraph_sdk import get_client
 
     creds = await _server_credentials(runtime, user)
-    client = get_client(url=url.rstrip("/"), headers={"Authorization": f"Bearer {creds.access_token}",
-                                                      "X-Id-Token": creds.id_token})
+    # The bearer token only: the server's link page signs the user in when a link is opened.
+    client = get_client(url=url.rstrip("/"), headers={"Authorization": f"Bearer {creds.access_token}"})
     chat = RemoteChat(runtime, user, client, url, open_browser)
     try:
         await chat.new_thread()

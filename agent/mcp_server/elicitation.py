@@ -3,14 +3,15 @@
 A tool call that needs a connection Auth0 holds no token set for fails with JSON-RPC error -32042
 (`UrlElicitationRequiredError`) carrying one URL on this server, `/link/{elicitation_id}`. Opening it:
 
-1. signs the user in at the tenant (a plain OpenID login, silent with an Auth0 session). The MCP client
-   only gave us an access token, but the tenant's linking Action wants a fresh ID token of the same
-   user as `id_token_hint` — and the login proves that whoever opened the URL is the user who asked
-   (a URL forwarded to someone else fails here);
-2. sends the browser on to the link_account (or Connected Accounts) URL that `AccountLinker.start`
-   builds, with this server's `/auth/callback` as redirect URI;
+1. signs the user in at the tenant (`auth.linking.ClickSignIn`, the click-time sign-in the LangGraph
+   server uses too). The MCP client only gave us an access token, but the tenant's linking Action wants
+   a fresh ID token of the same user as `id_token_hint` — and the login proves that whoever opened the
+   URL is the user who asked (a URL forwarded to someone else fails here);
+2. sends the browser on to the link_account URL that `AccountLinker.start` builds, with this server's
+   `/auth/callback` as redirect URI;
 3. back on `/auth/callback`, `AccountLinker.complete` finishes the linking, and the MCP session that
-   asked gets `notifications/elicitation/complete`, so the client retries the call.
+   asked gets `notifications/elicitation/complete`, so the client retries the call. Every page is
+   `agent/pages.py`'s page for the outcome, as on the other surfaces.
 
 Declined, expired or failed requests are remembered per user and connection until the next call of a
 tool on that connection, which then answers with the tool's own sentence instead of a new URL.
@@ -33,10 +34,8 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from authlib.common.security import generate_token
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from langgraph.store.base import BaseStore
 from mcp.server.session import ServerSession
 from mcp.shared.exceptions import UrlElicitationRequiredError
@@ -44,11 +43,22 @@ from mcp.types import ElicitRequestURLParams
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from agent.pages import page
+from agent.pages import outcome_page
 from auth.credentials import UserCredentials
-from auth.errors import AuthError, AuthorizationRequired, LinkingError
-from auth.oidc import InvalidToken, OIDCProvider
-from auth.token_endpoint import token_request
+from auth.errors import AuthError, AuthorizationRequired
+from auth.linking import (
+    Authorized,
+    ClickSignIn,
+    Declined,
+    Expired,
+    Failed,
+    LinkOutcome,
+    RetryLater,
+    SignedIn,
+    TenantRefused,
+)
+from auth.linking.sign_in import SIGN_INS
+from auth.oidc import OIDCProvider
 from tools.providers import Provider, find
 from tools.services import Services
 
@@ -59,7 +69,6 @@ TTL_SECONDS = 600
 
 ELICITATIONS = ("vault_agent", "mcp_elicitations")  # by id: the pending (or declined) request
 CURRENT = ("vault_agent", "mcp_elicitation_current")  # by user and connection: the id of the current one
-LOGINS = ("vault_agent", "mcp_logins")  # by the sign-in's state: what its callback needs
 SWEEP_EVERY_SECONDS = 300
 WATCH_EVERY_SECONDS = 2.0  # how often a process looks whether another one completed an elicitation it asked
 
@@ -73,7 +82,7 @@ class Elicitation:
     connection: Provider
     scopes: list[str]
     expires_at: float
-    status: str = "pending"  # pending | declined (authorized ones are forgotten: the token is there)
+    status: str = "pending"  # pending | declined | expired (authorized ones are forgotten: the token is there)
 
     def record(self) -> dict[str, Any]:
         return {"sub": self.sub, "connection": self.connection.name, "scopes": self.scopes,
@@ -86,14 +95,6 @@ class Elicitation:
             return None
         return cls(eid, value["sub"], connection, list(value["scopes"]), float(value["expires_at"]),
                    value.get("status", "pending"))
-
-
-@dataclass(frozen=True)
-class _Login:
-    elicitation_id: str
-    nonce: str
-    verifier: str
-    expires_at: float
 
 
 def _current_key(sub: str, connection: str) -> str:
@@ -112,6 +113,7 @@ class Elicitations:
         self.base_url = base_url.rstrip("/")
         self.callback_url = self.base_url + "/auth/callback"
         self.oidc = oidc
+        self.sign_in = ClickSignIn(services.settings, self.store, services.http, oidc)
         self._sessions: dict[str, ServerSession] = {}  # whom to notify, for the elicitations asked here
         self._swept_at = 0.0
         self._watcher: asyncio.Task[None] | None = None
@@ -171,7 +173,7 @@ class Elicitations:
             return
         self._swept_at = now
         cutoff = now - max(self.ttl_seconds, TTL_SECONDS)
-        for namespace, limit in ((ELICITATIONS, cutoff), (CURRENT, cutoff), (LOGINS, now)):
+        for namespace, limit in ((ELICITATIONS, cutoff), (CURRENT, cutoff), (SIGN_INS, now)):
             for item in await self.store.asearch(namespace, limit=1000):
                 if float(item.value.get("expires_at", 0)) < limit:
                     await self.store.adelete(namespace, item.key)
@@ -200,91 +202,66 @@ class Elicitations:
                 if self._sessions.pop(eid, None) is session:
                     await self._notify(eid, session)
 
-    async def _pop_login(self, state: str) -> _Login | None:
-        """The sign-in's record, single use."""
-        item = await self.store.aget(LOGINS, state) if state else None
-        if item is None:
-            return None
-        await self.store.adelete(LOGINS, state)
-        v = item.value
-        return _Login(v["elicitation_id"], v["nonce"], v["verifier"], float(v["expires_at"]))
-
     # -- the browser side -----------------------------------------------------------------------
+    def _page(self, outcome: LinkOutcome, next_step: str = "") -> Response:
+        return outcome_page(outcome, next_step=next_step, app_url=self.services.settings.vault_agent_app_url,
+                            return_to="your assistant")
+
     async def open_link(self, request: Request) -> Response:
         """`GET /link/{id}`: step 1, sign the user in at the tenant."""
         elicitation = await self._get(request.path_params["elicitation_id"])
         if elicitation is None or elicitation.status != "pending" or elicitation.expires_at <= time.time():
-            return page("This link has expired", "Ask the assistant again for a new one.", 404)
-        settings = self.services.settings
-        state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
-        await self.store.aput(LOGINS, state, {"elicitation_id": elicitation.id, "nonce": nonce, "verifier": verifier,
-                                              "expires_at": time.time() + self.ttl_seconds})
-        params = {"response_type": "code", "client_id": settings.auth0_client_id,
-                  "redirect_uri": self.callback_url, "scope": "openid", "state": state, "nonce": nonce,
-                  "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256"}
-        return RedirectResponse(settings.auth0_base_url + "/authorize?" + urlencode(params), 302,
-                                headers={"cache-control": "no-store", "referrer-policy": "no-referrer"})
+            return self._page(Expired(None))
+        target = await self.sign_in.begin(elicitation.id, elicitation.sub, self.callback_url)
+        return RedirectResponse(target, 302, headers={"cache-control": "no-store", "referrer-policy": "no-referrer"})
 
     async def callback(self, request: Request) -> Response:
-        """`GET /auth/callback`: after the login (step 2) or after the linking (step 3)."""
-        if len(str(request.url)) > 16384:
-            return page("That did not work", "The request is too large.", 400)
-        login = await self._pop_login(request.query_params.get("state", ""))
-        if login is not None:
-            return await self._after_login(request, login)
-        return await self._after_linking(request)
+        """`GET /auth/callback`: after the sign-in (step 2) or after the linking (step 3)."""
+        url = str(request.url)
+        if len(url) > 16384:
+            return self._page(Failed(None, "bad_request", "The request is too large."))
+        if await self.sign_in.is_sign_in(url):
+            return await self._after_sign_in(await self.sign_in.finish(url))
+        return await self._after_linking(await self.services.linker().complete(url))
 
-    async def _after_login(self, request: Request, login: _Login) -> Response:
-        elicitation = await self._get(login.elicitation_id)
-        if elicitation is None or login.expires_at <= time.time():
-            return page("This link has expired", "Ask the assistant again for a new one.", 400)
-        if "error" in request.query_params:
-            return page("Sign-in did not complete", request.query_params.get("error_description", "")
-                         or request.query_params["error"], 400)
-        settings = self.services.settings
-        try:
-            tokens = await token_request(self.services.http, settings, {
-                "grant_type": "authorization_code", "code": request.query_params.get("code", ""),
-                "redirect_uri": self.callback_url, "code_verifier": login.verifier})
-            claims = await self.oidc.validate(tokens.get("id_token", ""), audience=settings.auth0_client_id,
-                                              nonce=login.nonce)
-        except (AuthError, InvalidToken) as exc:
-            return page("Sign-in did not complete", str(exc), 400)
-        if claims.get("sub") != elicitation.sub:
-            return page("Wrong account", "You signed in as another user than the one the assistant works "
-                         "for. Sign in with that account and open the link again.", 403)
-        user = UserCredentials(elicitation.sub, tokens["id_token"])
+    async def _after_sign_in(self, signed: SignedIn | LinkOutcome) -> Response:
+        if not isinstance(signed, SignedIn):
+            return self._page(signed)
+        elicitation = await self._get(signed.link_id)
+        if elicitation is None or elicitation.status != "pending" or elicitation.expires_at <= time.time():
+            return self._page(Expired(None))
         try:
             link = await self.services.linker().start(
-                user, elicitation.connection.name, elicitation.scopes, redirect_uri=self.callback_url,
-                extra={"elicitation_id": elicitation.id})
+                signed.credentials, elicitation.connection.name, elicitation.scopes, redirect_uri=self.callback_url,
+                elicitation_id=elicitation.id)
         except AuthError as exc:
-            return page("Could not start the authorization", str(exc), 502)
+            return self._page(RetryLater(None, f"The authorization could not be started: {exc}")
+                              if exc.retryable else Failed(None, "exchange_failed",
+                                                           f"The authorization could not be started: {exc}"))
         return RedirectResponse(link.authorize_url, 302,
                                 headers={"cache-control": "no-store", "referrer-policy": "no-referrer"})
 
-    async def _after_linking(self, request: Request) -> Response:
-        try:
-            result = await self.services.linker().complete(str(request.url))
-        except LinkingError as exc:
-            return page("That did not work", str(exc), 400)
-        elicitation = await self._get(str(result.extra.get("elicitation_id", "")))
-        if result.status == "authorized":
-            self.services.vault.invalidate(UserCredentials(result.user_sub), result.connection)
+    async def _after_linking(self, outcome: LinkOutcome) -> Response:
+        link = outcome.link
+        allowed = isinstance(outcome, Authorized) or (isinstance(outcome, RetryLater) and outcome.allowed)
+        if link is not None and allowed:
+            self.services.vault.invalidate(UserCredentials(link.user_sub), link.connection)
+        elicitation = await self._get(link.elicitation_id or "") if link is not None else None
         if elicitation is None:
-            return page("Connected", "You can close this tab.")
-        session = self._sessions.pop(elicitation.id, None)
-        if result.status == "authorized":
-            await self._forget(elicitation)
-        else:
-            elicitation.status = "declined"
-            await self.store.aput(ELICITATIONS, elicitation.id, elicitation.record())
-        await self._notify(elicitation.id, session)
-        if result.status == "declined":
-            return page("Access declined", "The assistant will tell you what it could not do. "
-                         "You can close this tab.")
-        return page("Done — you can close this tab", f"Access to {elicitation.connection.label} granted. "
-                     "The assistant carries on.")
+            return self._page(outcome)
+        next_step = ""
+        if allowed or isinstance(outcome, (Declined, Expired)):
+            session = self._sessions.pop(elicitation.id, None)
+            if allowed:
+                await self._forget(elicitation)
+                next_step = "The assistant carries on."
+            else:
+                elicitation.status = "expired" if isinstance(outcome, Expired) else "declined"
+                await self.store.aput(ELICITATIONS, elicitation.id, elicitation.record())
+            await self._notify(elicitation.id, session)
+        elif isinstance(outcome, TenantRefused):
+            next_step = "Open the link from the assistant again."
+        return self._page(outcome, next_step)
 
     async def _notify(self, eid: str, session: ServerSession | None) -> None:
         """`notifications/elicitation/complete` to the session that asked, if it is connected to this

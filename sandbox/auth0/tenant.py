@@ -162,6 +162,9 @@ class Tenant:
             "provider_token_ttl": 3600,
             "access_token_ttl": 86400,
             "id_token_ttl": 36000,
+            # The Action's limit on an id_token_hint's age, checked when the user opens the link; tests
+            # shorten it to play "clicked more than ten minutes later" without waiting.
+            "id_token_hint_max_age": ID_TOKEN_HINT_MAX_AGE,
         }
         self.api_audience = "https://vault-agent.sandbox/api"
         self.apis = {self.api_audience}  # resource servers (APIs) whose access tokens Token Vault accepts
@@ -357,7 +360,7 @@ class Tenant:
         claims = self.keys.verify(params.get("id_token_hint", ""))
         if (claims is None or claims.get("iss") != self.issuer or claims.get("aud") != tx.client.client_id
                 or claims.get("sub") != user.user_id
-                or claims.get("iat", 0) < time.time() - ID_TOKEN_HINT_MAX_AGE):
+                or claims.get("iat", 0) < time.time() - self.config["id_token_hint_max_age"]):
             return self._deny(tx, HINT_DENIED)
         connection = params.get("requested_connection", "")
         if connection not in CONNECTIONS:

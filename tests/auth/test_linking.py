@@ -8,8 +8,8 @@ import pytest
 from langgraph.store.memory import InMemoryStore
 
 from auth.credentials import UserCredentials
-from auth.errors import AuthorizationRequired, LinkingError
-from auth.linking import AccountLinker
+from auth.errors import AuthorizationRequired
+from auth.linking import AccountLinker, Authorized, Declined, Expired, Failed, TenantRefused
 from auth.token_vault import TokenVault
 
 CAL = "https://www.googleapis.com/auth/calendar.readonly"
@@ -33,7 +33,7 @@ async def test_not_found_url_consent_complete_token(settings, linker, control, u
     with pytest.raises(AuthorizationRequired) as err:
         await vault.get_token(me, "google-oauth2", [CAL])
     request = await linker.start(me, "google-oauth2", err.value.required_scopes, thread_id="t-1",
-                                 extra={"interrupt": "i-1"})
+                                 tool_call_id="call-1")
     params = parse_qs(urlsplit(request.authorize_url).query)
     assert params["scope"][0].split() == ["openid", "profile", "offline_access", "link_account"]
     assert params["requested_connection"] == ["google-oauth2"]
@@ -43,8 +43,8 @@ async def test_not_found_url_consent_complete_token(settings, linker, control, u
 
     redirect = control.authorize(request.authorize_url, user["user_id"])
     result = await linker.complete(redirect)
-    assert result.status == "authorized" and result.thread_id == "t-1"
-    assert result.extra == {"interrupt": "i-1"} and result.credentials.sub == user["user_id"]
+    assert isinstance(result, Authorized) and result.status == "authorized" and result.thread_id == "t-1"
+    assert result.link.tool_call_id == "call-1" and result.credentials.sub == user["user_id"]
     assert "refresh" not in repr(result)
     token = await vault.get_token(me, "google-oauth2", [CAL])
     assert CAL in token.scopes
@@ -54,50 +54,45 @@ async def test_not_found_url_consent_complete_token(settings, linker, control, u
 async def test_declined_is_a_result(linker, control, user):
     request = await linker.start(creds(control, user), "github", ["repo"])
     result = await linker.complete(control.authorize(request.authorize_url, user["user_id"], "deny"))
-    assert result.status == "declined" and "denied" in result.extra["error_description"]
+    assert isinstance(result, Declined) and result.status == "declined" and "denied" in result.description
 
 
 async def test_replayed_state_is_refused(linker, control, user):
     request = await linker.start(creds(control, user), "github", ["repo"])
     redirect = control.authorize(request.authorize_url, user["user_id"])
     await linker.complete(redirect)
-    with pytest.raises(LinkingError) as err:
-        await linker.complete(redirect)
-    assert err.value.code == "unknown_state"
+    again = await linker.complete(redirect)
+    assert isinstance(again, Failed) and again.code == "unknown_state" and again.status is None
 
 
 async def test_forged_state_is_refused(linker):
-    with pytest.raises(LinkingError) as err:
-        await linker.complete(CALLBACK + "?code=abc&state=forged")
-    assert err.value.code == "unknown_state"
+    forged = await linker.complete(CALLBACK + "?code=abc&state=forged")
+    assert isinstance(forged, Failed) and forged.code == "unknown_state"
 
 
 async def test_expired_state_is_refused(settings, control, user):
     linker = AccountLinker(settings, InMemoryStore(), ttl_seconds=-1)
     request = await linker.start(creds(control, user), "github", ["repo"])
-    with pytest.raises(LinkingError) as err:
-        await linker.complete(control.authorize(request.authorize_url, user["user_id"]))
-    assert err.value.code == "expired_state"
+    outcome = await linker.complete(control.authorize(request.authorize_url, user["user_id"]))
+    assert isinstance(outcome, Expired) and outcome.status == "expired"
 
 
-async def test_other_users_id_token_hint_is_denied_by_tenant(linker, control, user):
+async def test_other_users_id_token_hint_is_refused_by_the_tenant_not_declined(linker, control, user):
     other = control.create_user()
     impostor = UserCredentials(user["user_id"], control.session(other["user_id"])["id_token"])
-    request = await linker.start(impostor, "github", ["repo"])
+    request = await linker.start(impostor, "github", ["repo"], thread_id="t-2")
     result = await linker.complete(control.authorize(request.authorize_url, user["user_id"]))
-    assert result.status == "declined"
-    assert "ID_TOKEN_HINT Invalid" in result.extra["error_description"]
+    assert isinstance(result, TenantRefused) and result.status == "reissue"  # never the user's Deny
+    assert result.description.startswith("ID_TOKEN_HINT Invalid")
 
 
 async def test_wrong_redirect_uri_and_oversized_params(linker, control, user):
     request = await linker.start(creds(control, user), "github", ["repo"])
     redirect = control.authorize(request.authorize_url, user["user_id"])
-    with pytest.raises(LinkingError) as err:
-        await linker.complete(redirect.replace("127.0.0.1:8765", "evil.example"))
-    assert err.value.code == "bad_request"
-    with pytest.raises(LinkingError) as err:
-        await linker.complete(CALLBACK + "?state=" + "x" * 10000)
-    assert err.value.code == "bad_request"
+    moved = await linker.complete(redirect.replace("127.0.0.1:8765", "evil.example"))
+    assert isinstance(moved, Failed) and moved.code == "bad_request"
+    long = await linker.complete(CALLBACK + "?state=" + "x" * 10000)
+    assert isinstance(long, Failed) and long.code == "bad_request"
 
 
 async def test_request_key_makes_start_idempotent(linker, control, user):
@@ -118,7 +113,7 @@ async def test_connected_accounts_mode_end_to_end(settings, control, user):
     assert "/connected-accounts/connect?ticket=" in request.authorize_url
     redirect = control.authorize(request.authorize_url, user["user_id"])
     assert "connect_code=" in redirect
-    result = await linker.complete(redirect, lambda sub: me if sub == me.sub else None)
+    result = await linker.complete(redirect, lambda link: me if link.user_sub == me.sub else None)
     assert result.status == "authorized" and result.thread_id == "t-9"
     vault = TokenVault(ca)
     assert CAL in (await vault.get_token(me, "google-oauth2", [CAL])).scopes

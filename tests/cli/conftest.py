@@ -13,7 +13,7 @@ import pexpect
 import pytest
 
 BIN = Path(sys.executable).parent / "vault-agent"
-URL = re.compile(r"AUTHORIZE_URL (\S+)")
+URL = re.compile(r"AUTHORIZE_URL (\S+)\s")
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ import pexpect
 import pytest
 
 PROMPT = "you ›"
-URL_RE = r"AUTHORIZE_URL (\S+)"
+URL_RE = r"AUTHORIZE_URL (\S+)\s"
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = str(Path(sys.executable).parent)
 

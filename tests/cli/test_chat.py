@@ -98,7 +98,7 @@ def test_make_chat_with_nothing_configured_runs_on_the_sandbox(tmp_path):
     child.expect("running on the local sandbox")
     child.expect(PROMPT)
     child.sendline("What's on my calendar tomorrow?")
-    child.expect(r"AUTHORIZE_URL (\S+)")
+    child.expect(r"AUTHORIZE_URL (\S+)\s")
     url = child.match.group(1)
     with httpx.Client(follow_redirects=False) as browser:
         login = browser.get(url)

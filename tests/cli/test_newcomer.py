@@ -120,7 +120,7 @@ def test_resume_in_a_second_terminal_while_the_chat_is_open(cli):
     assert _quit(chat) == 0
 
 
-URL_RE = r"AUTHORIZE_URL (\S+)"
+URL_RE = r"AUTHORIZE_URL (\S+)\s"
 
 
 def test_my_repo_name_means_the_signed_in_login(cli, control):

@@ -60,7 +60,7 @@ def test_remote_resume_shows_the_answer_of_a_thread_finished_meanwhile(cli, cont
     child = cli.spawn("chat", "--remote", server, "--no-browser")
     child.expect(PROMPT)
     child.sendline("What's on my calendar tomorrow?")
-    child.expect(r"AUTHORIZE_URL (\S+)")
+    child.expect(r"AUTHORIZE_URL (\S+)\s")
     link = child.match.group(1)
     child.sendintr()
     child.expect(rf"The server keeps thread ({ID})")
@@ -88,7 +88,7 @@ def test_remote_resume_shows_the_answer_of_a_thread_finished_meanwhile(cli, cont
     child.expect(PROMPT)
 
     child.sendline("List my GitHub repositories")  # a Deny is acknowledged as one, not as a green ✓
-    child.expect(r"AUTHORIZE_URL (\S+)")
+    child.expect(r"AUTHORIZE_URL (\S+)\s")
     redirect = control.authorize(child.match.group(1), cli.user["user_id"], "deny")
     httpx.get(redirect, timeout=30)
     child.expect("✗ GitHub declined — the server carried on")

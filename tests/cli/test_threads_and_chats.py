@@ -10,7 +10,7 @@ import pexpect
 
 PROMPT = "you ›"
 ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-URL_RE = r"AUTHORIZE_URL (\S+)"
+URL_RE = r"AUTHORIZE_URL (\S+)\s"
 
 
 def _quit(child) -> int:

@@ -54,7 +54,7 @@ class Terminal:
 
     def consent(self, child) -> str:
         """Read the link off the screen and click Allow at the tenant; the redirect back to the CLI."""
-        child.expect(r"AUTHORIZE_URL (\S+)")
+        child.expect(r"AUTHORIZE_URL (\S+)\s")
         return self.control.authorize(child.match.group(1), self.user["user_id"])
 
 

@@ -20,8 +20,8 @@ import pytest
 from faultkit import CAL_READ, CAL_WRITE, EVENTS_PATH, agent_session, credentials, events_titled, new_thread, run
 
 from agent.cli.runtime import CliError, CliRuntime, current_user, explain
-from auth.errors import LinkingError, TransientError
-from auth.linking import AccountLinker
+from auth.errors import TransientError
+from auth.linking import AccountLinker, Authorized, Failed, RetryLater
 from auth.session import SessionClient, SessionStore
 
 CODE_EXCHANGE = dict(service="auth0", path="^/oauth/token$", method="POST", grant_type="authorization_code")
@@ -54,10 +54,9 @@ async def test_row1_code_exchange_failure_keeps_the_authorization(sqlite_setting
         redirect = control.authorize(pause.payload["authorize_url"], user["user_id"])  # the user clicks Allow
         # Every attempt inside complete() fails; with "reload" the fault is gone by the time the page is reloaded.
         control.add_fault(**CODE_EXCHANGE, **FAULTS[fault], times=AccountLinker.attempts if reload else None)
-        with pytest.raises(LinkingError) as err:
-            await session.complete(redirect)
-        assert err.value.retryable and err.value.code == "temporarily_unavailable"
-        assert "Reload this page" in str(err.value) and one_line(str(err.value))
+        outcome, values = await session.complete(redirect)
+        assert isinstance(outcome, RetryLater) and outcome.allowed and values  # the run carries on regardless
+        assert "Reload this page" in outcome.message and one_line(outcome.message)
         assert await session.linker.is_live(pause.payload["state"]), "the state must survive a failed exchange"
 
         # With a reload the exchange now works; without one, the run resumes on the unconfirmed result.
@@ -67,9 +66,8 @@ async def test_row1_code_exchange_failure_keeps_the_authorization(sqlite_setting
         assert len(events_titled(control, user, title)) == 1
         assert not await session.pending(thread)
         if reload:
-            with pytest.raises(LinkingError) as again:  # single use once it succeeded
-                await session.complete(redirect)
-            assert again.value.code == "unknown_state"
+            again, _ = await session.complete(redirect)  # single use once it succeeded
+            assert isinstance(again, Failed) and again.code == "unknown_state"
 
 
 @pytest.mark.parametrize("kind", ["status", "drop", "drop_after"])
@@ -83,7 +81,7 @@ async def test_row1_one_failed_attempt_is_retried_inside_complete(sqlite_setting
         redirect = control.authorize(pause.payload["authorize_url"], user["user_id"])
         control.add_fault(**CODE_EXCHANGE, kind=kind, status=503, times=1)
         result, values = await session.complete(redirect)
-        assert result.status == "authorized" and result.confirmed is (kind != "drop_after")
+        assert isinstance(result, Authorized) and result.confirmed is (kind != "drop_after")
         assert len(control.requests("auth0", "^/oauth/token$")) >= 2
         _, final = await run(session.resume(thread, values))
         assert "Created event" in final and len(events_titled(control, user, title)) == 1
@@ -96,9 +94,9 @@ async def test_row1_concurrent_completions_of_one_state_succeed_once(sqlite_sett
         other_worker = AccountLinker(sqlite_settings, session.persistence.store)  # same store, own process state
         outcomes = await asyncio.gather(session.linker.complete(redirect), session.linker.complete(redirect),
                                         other_worker.complete(redirect), return_exceptions=True)
-        won = [o for o in outcomes if not isinstance(o, BaseException)]
-        assert len(won) == 1 and won[0].status == "authorized"
-        assert all(isinstance(o, LinkingError) for o in outcomes if o not in won)
+        won = [o for o in outcomes if isinstance(o, Authorized)]
+        assert len(won) == 1
+        assert all(isinstance(o, Failed) for o in outcomes if o not in won)
 
 
 async def test_row1_jwks_outage_keeps_the_state_and_a_reload_finishes(sqlite_settings, control, user):
@@ -107,9 +105,8 @@ async def test_row1_jwks_outage_keeps_the_state_and_a_reload_finishes(sqlite_set
         [pause], _ = await run(session.stream(thread, "List my GitHub repositories"))
         redirect = control.authorize(pause.payload["authorize_url"], user["user_id"])
         control.add_fault("auth0", r"^/\.well-known/jwks\.json$", "status", status=503)
-        with pytest.raises(LinkingError) as err:
-            await session.complete(redirect)
-        assert err.value.retryable and await session.linker.is_live(pause.payload["state"])
+        outcome, _ = await session.complete(redirect)
+        assert isinstance(outcome, RetryLater) and await session.linker.is_live(pause.payload["state"])
         control.clear_faults()
         _, final = await run(session.complete_and_resume(redirect))  # the reload
         assert f"{user['github']['login']}/vault-agent-demo" in final

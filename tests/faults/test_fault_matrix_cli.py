@@ -92,7 +92,7 @@ def test_row2_resume_of_a_pause_whose_link_was_used_offers_a_live_link(term, con
 
     later = term.spawn("resume", thread, "--no-browser")
     later.expect("Authorization needed: GitHub")
-    later.expect(r"AUTHORIZE_URL (\S+)")
+    later.expect(r"AUTHORIZE_URL (\S+)\s")
     fresh = later.match.group(1)
     assert re.search(r"[?&]state=([^&]+)", fresh).group(1) != used_state
     back = control.authorize(fresh, user["user_id"])

@@ -146,7 +146,7 @@ async def test_legacy_link_survives_a_restart_of_the_server(sandbox, control, us
             assert not result.is_error and "Team standup" in result.content[0].text
             secrets += [client.storage.tokens.access_token]
         # The link was used: it is gone from the database for every process.
-        assert (await Browser(control, server["auth0"], user["user_id"]).open(ask.url)).status_code == 404
+        assert (await Browser(control, server["auth0"], user["user_id"]).open(ask.url)).status_code == 410
     _assert_no_token(tmp_path, sandbox, user, secrets)
 
 

@@ -71,7 +71,7 @@ async def test_legacy_call_elicit_authorize_notify_retry(mcp_server, control, us
 
     assert "google-oauth2" in {t["connection"] for t in control.tokensets(user["user_id"])}
     # The link is single use.
-    assert (await Browser(control, mcp_server["auth0"], user["user_id"]).open(ask.url)).status_code == 404
+    assert (await Browser(control, mcp_server["auth0"], user["user_id"]).open(ask.url)).status_code == 410
     # No token in anything the client received, in our pages, or in what the server logged.
     seen = repr(messages) + repr(ask) + text + _server_logs(caplog) + "".join(
         p.text for p in browser.pages if p.status_code == 200)
@@ -195,7 +195,7 @@ async def test_expired_is_a_clear_tool_error(start_mcp_server, control, user, ve
                 first = await _input_required(client, "list_github_repositories", {})
                 url = first.model_dump(by_alias=True)["inputRequests"]["link"]["params"]["url"]
             page = await Browser(control, server["auth0"], user["user_id"]).open(url)
-            assert page.status_code == 404 and "expired" in page.text
+            assert page.status_code == 410 and "expired" in page.text
             result = await client.client.call_tool("list_github_repositories", {})
             assert result.is_error and "did not complete" in result.content[0].text
     assert control.tokensets(user["user_id"]) == []
@@ -309,7 +309,7 @@ def test_forged_or_replayed_callbacks_get_an_error_page(mcp_server):
     for query in ("", "?state=forged&code=abc", "?error=access_denied&state=forged", "?state=" + "x" * 20000):
         page = httpx.get(mcp_server["url"] + "/auth/callback" + query)
         assert page.status_code == 400 and "<script" not in page.text
-    assert httpx.get(mcp_server["url"] + "/link/unknown").status_code == 404
+    assert httpx.get(mcp_server["url"] + "/link/unknown").status_code == 410
 
 
 def test_missing_or_invalid_bearer_gets_401_with_the_metadata_and_scope_hints(mcp_server, control, user, sandbox):

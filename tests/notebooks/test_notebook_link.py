@@ -55,7 +55,8 @@ async def test_clicking_the_authorize_link_in_notebook_01(tmp_path, monkeypatch)
             await page.wait_for_selector("h1")
             landed = await page.inner_text("body")
             await browser.close()
-        assert "google-oauth2 is connected. Back to the notebook" in landed
+        assert landed.startswith("Access granted") and "Google Calendar is connected." in landed
+        assert "Back to the notebook" in landed and "return to the notebook" in landed
         assert "refused" not in landed.lower()
 
         for index in [i for i in code if i > link_cell]:

@@ -45,7 +45,8 @@ def test_server_notebook_sees_the_callback_resume_the_thread(tmp_path):
     text = run("02_langgraph_server.ipynb", tmp_path)
     assert "paused for: google-oauth2" in text and "Team standup" in text
     assert "Warning" not in text
-    assert "200 — the browser shows: Done — you can close this tab — Access granted." in text  # what it got
+    assert ("200 — the browser shows: Access granted — Google Calendar is connected. — The assistant carries on."
+            in text)  # what it got
 
 
 def test_real_tenant_notebook_stops_early_with_a_clear_message(tmp_path):

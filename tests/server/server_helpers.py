@@ -7,25 +7,19 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import httpx
 from langgraph_sdk import get_client
-
-from auth.linking import MY_ACCOUNT_SCOPES
 
 AUDIENCE = "https://vault-agent.sandbox/api"
 ASK_CALENDAR = {"messages": [{"role": "user", "content": "What's on my calendar tomorrow?"}]}
 
 
-def client_for(server: dict, control, user: dict, *, id_token: bool = True, my_account_audience: str = ""):
-    """An SDK client authenticated as `user` the way a real client is (see README › LangGraph server)."""
+def client_for(server: dict, control, user: dict, **headers: str):
+    """An SDK client authenticated as `user` the way a standard client is: a bearer token and nothing
+    else (README › LangGraph server). `headers` adds others (say what an older client sent)."""
     session = control.session(user["user_id"], audience=AUDIENCE)
-    headers = {"Authorization": f"Bearer {session['access_token']}"}
-    if id_token:
-        headers["X-Id-Token"] = session["id_token"]
-    if my_account_audience:  # Connected Accounts: a My Account API token (audience <tenant>/me/)
-        me = control.session(user["user_id"], scope=MY_ACCOUNT_SCOPES, audience=my_account_audience)
-        headers["X-My-Account-Token"] = me["access_token"]
-        session = dict(session, my_account_token=me["access_token"])
-    return get_client(url=server["url"], headers=headers), session
+    sent = {"Authorization": f"Bearer {session['access_token']}", **headers}
+    return get_client(url=server["url"], headers=sent), session
 
 
 async def wait_idle(client, thread_id: str, timeout: float = 90) -> dict:
@@ -57,3 +51,26 @@ def persisted_text(workdir: Path) -> str:
         if path.is_file() and path.name not in ("server.log", "encryption.key"):
             text += path.read_bytes().decode("latin-1")
     return text
+
+
+def title(page) -> str:
+    """The `<title>` of an HTML page (httpx response)."""
+    import re
+
+    found = re.search(r"<title>(.*?)</title>", page.text, re.S)
+    return found.group(1) if found else ""
+
+
+def open_link_as(url: str, control, auth0_url: str, user_id: str, action: str = "approve"):
+    """A browser opening an app's link page, logging in at the tenant as `user_id` (the sandbox's control
+    API plays the tenant's pages), and following every redirect: the last page the app shows."""
+    with httpx.Client(timeout=60) as http:
+        for _ in range(10):
+            if url.startswith(auth0_url):
+                url = control.authorize(url, user_id, action)
+                continue
+            response = http.get(url)
+            if response.status_code not in (301, 302, 303, 307):
+                return response
+            url = response.headers["location"]
+    raise AssertionError("too many redirects")

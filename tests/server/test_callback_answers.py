@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timedelta, timezone
 
 import httpx
 from server_helpers import client_for, messages, pause, persisted_text, wait_idle
@@ -21,7 +22,7 @@ async def test_deny_finishes_the_thread_by_itself(langgraph_server, control, use
 
     redirect = control.authorize(request["authorize_url"], user["user_id"], action="deny")
     page = httpx.get(redirect, timeout=60)  # the browser, with no token of any kind
-    assert page.status_code == 200 and "declined" in page.text
+    assert page.status_code == 200 and "<title>Access declined</title>" in page.text
 
     assert (await wait_idle(client, thread["thread_id"]))["status"] == "idle"
     msgs = await messages(client, thread["thread_id"])
@@ -29,19 +30,26 @@ async def test_deny_finishes_the_thread_by_itself(langgraph_server, control, use
     assert msgs[-1]["type"] == "ai" and "declined" in msgs[-1]["content"]
 
 
-async def test_missing_id_token_is_a_sentence_naming_the_header(langgraph_server, control, user):
-    client, _ = client_for(langgraph_server, control, user, id_token=False)
+async def test_a_bearer_only_client_gets_the_servers_link_page(langgraph_server, control, user):
+    """No X-Id-Token: the pause's link is the server's own page, which signs the user in when opened.
+    A header an older client still sends is ignored, whatever it holds."""
+    client, _ = client_for(langgraph_server, control, user, **{"X-Id-Token": "not-even-a-jwt"})
     thread = await client.threads.create()
-    await client.runs.wait(thread["thread_id"], "agent",
-                           input={"messages": [{"role": "user", "content": "What's on my calendar tomorrow?"}]})
-    state = await client.threads.get_state(thread["thread_id"])
-    assert not state["interrupts"] and (await client.threads.get(thread["thread_id"]))["status"] == "idle"
-    assert "X-Id-Token" in _tool_results(state["values"]["messages"])
+    request = await pause(client, thread["thread_id"])
+    assert request["authorize_url"] == f"{langgraph_server['url']}/link/{request['state']}"
+    assert "id_token_hint" not in request["authorize_url"]
+    life = datetime.fromisoformat(request["expires_at"].replace("Z", "+00:00")) - datetime.now(timezone.utc)
+    assert life > timedelta(hours=1)  # the page's life: it mints what it needs when opened
+
+    page = httpx.get(control.authorize(request["authorize_url"], user["user_id"]), timeout=60)
+    assert page.status_code == 200 and "<title>Access granted</title>" in page.text
+    assert (await wait_idle(client, thread["thread_id"]))["status"] == "idle"
+    assert "Team standup" in (await messages(client, thread["thread_id"]))[-1]["content"]
 
 
-async def test_expired_envelope_is_a_sentence_after_the_answer(langgraph_server, control, user):
-    """The access token the run carries expires while the thread waits for the user: the Deny still
-    finishes the thread, and the tool says what to do instead of acting with a dead token."""
+async def test_a_token_that_expired_while_waiting_is_replaced_at_click_time(langgraph_server, control, user):
+    """The access token the run carries expires while the thread waits for the user. Opening the link
+    signs the user in, which mints a fresh one: after Allow the thread carries on with it and answers."""
     control.configure(access_token_ttl=20)
     try:
         client, session = client_for(langgraph_server, control, user)
@@ -52,12 +60,11 @@ async def test_expired_envelope_is_a_sentence_after_the_answer(langgraph_server,
     expires_at = _exp(session["access_token"])
     await asyncio.sleep(max(0.0, expires_at - time.time() + 1))
 
-    redirect = control.authorize(request["authorize_url"], user["user_id"], action="deny")
+    redirect = control.authorize(request["authorize_url"], user["user_id"])
     assert httpx.get(redirect, timeout=60).status_code == 200
-    await wait_idle(client_for(langgraph_server, control, user)[0], thread["thread_id"])
     owner, _ = client_for(langgraph_server, control, user)
-    results = _tool_results(await messages(owner, thread["thread_id"]))
-    assert "expired" in results and "fresh token" in results
+    await wait_idle(owner, thread["thread_id"])
+    assert "Team standup" in (await messages(owner, thread["thread_id"]))[-1]["content"]
 
 
 def _exp(token: str) -> float:
@@ -102,25 +109,73 @@ async def test_nothing_the_server_persists_holds_a_token(langgraph_server, contr
     for secret in (session["access_token"], session["refresh_token"]):
         assert secret not in seen and secret not in log
     assert session["access_token"].split(".")[1] not in seen + log  # not even the JWT's claims part
-    assert log.count(session["id_token"]) == log.count("id_token_hint=" + session["id_token"])
-    # The ID token is only where the protocol puts it: as id_token_hint in the link URL the user opens
-    # (interrupt payload, pending request). Never in the runs' config (X-Id-Token is not copied there).
-    id_token = session["id_token"]
-    assert seen.count(id_token) == seen.count("id_token_hint=" + id_token) > 0
+    # No ID token reaches the server at all: the link page's sign-in mints the id_token_hint when the
+    # user opens it, and it goes to the browser only (a redirect), never to runs, checkpoints or the store.
+    assert session["id_token"] not in seen + log and "id_token_hint=" not in seen
 
 
-async def test_auth0_outage_at_the_callback_is_a_503_asking_to_reload(langgraph_server, control, user):
+CODE_EXCHANGE = dict(service="auth0", path="/oauth/token$", grant_type="authorization_code")
+
+
+async def test_auth0_outage_after_allow_carries_on_and_a_reload_finishes(langgraph_server, control, user):
+    """Auth0 cannot finish the code exchange after Allow: the page asks for a reload (503), but the thread
+    does not wait for it — it carries on at once (the user allowed; Token Vault confirms). The reload
+    later finishes the link and resumes nothing twice."""
     client, _ = client_for(langgraph_server, control, user)
     thread = await client.threads.create()
     request = await pause(client, thread["thread_id"])
     redirect = control.authorize(request["authorize_url"], user["user_id"])
-    control.add_fault("auth0", "/oauth/token$", "status", status=503)
+    control.add_fault(**CODE_EXCHANGE, kind="status", status=503)
     try:
         page = httpx.get(redirect, timeout=60)
     finally:
         control.clear_faults()
-    assert page.status_code == 503 and "Reload this page" in page.text
-    assert (await client.threads.get(thread["thread_id"]))["status"] == "interrupted"  # still resumable
+    assert page.status_code == 503 and "<title>Please try again</title>" in page.text
+    assert "Reload this page" in page.text
+    assert (await wait_idle(client, thread["thread_id"]))["status"] == "idle"  # nobody reloaded
+    assert "Team standup" in (await messages(client, thread["thread_id"]))[-1]["content"]
+
+    reload = httpx.get(redirect, timeout=60)
+    assert reload.status_code == 200 and "<title>Access granted</title>" in reload.text
+    assert len(await client.runs.list(thread["thread_id"])) == 2  # the client's run and one resume
+
+
+async def test_a_retryable_error_from_the_tenant_keeps_the_link(langgraph_server, control, user):
+    """`error=server_error` / `temporarily_unavailable` with a valid state is Auth0's trouble, not an
+    answer: the state stays, the thread stays paused, and opening the link again works."""
+    client, _ = client_for(langgraph_server, control, user)
+    thread = await client.threads.create()
+    request = await pause(client, thread["thread_id"])
+    for error in ("server_error", "temporarily_unavailable"):
+        page = httpx.get(langgraph_server["url"] + "/auth/callback", timeout=60,
+                         params={"state": request["state"], "error": error, "error_description": "hiccup"})
+        assert page.status_code == 503 and "<title>Please try again</title>" in page.text
+    assert (await client.threads.get(thread["thread_id"]))["status"] == "interrupted"
+    page = httpx.get(control.authorize(request["authorize_url"], user["user_id"]), timeout=60)
+    assert page.status_code == 200 and "<title>Access granted</title>" in page.text
+    await wait_idle(client, thread["thread_id"])
+    assert "Team standup" in (await messages(client, thread["thread_id"]))[-1]["content"]
+
+
+async def test_after_a_lost_exchange_answer_the_reload_says_granted(langgraph_server, control, user):
+    """The first exchange is done by Auth0 but its answer is lost, the retries then fail: the reload
+    finds the code spent — the link succeeded, so the page says so (never "log in again")."""
+    client, _ = client_for(langgraph_server, control, user)
+    thread = await client.threads.create()
+    request = await pause(client, thread["thread_id"])
+    redirect = control.authorize(request["authorize_url"], user["user_id"])
+    control.add_fault(**CODE_EXCHANGE, kind="drop_after", times=1)
+    control.add_fault(**CODE_EXCHANGE, kind="status", status=503, times=2)
+    try:
+        first = httpx.get(redirect, timeout=60)
+    finally:
+        control.clear_faults()
+    assert first.status_code == 503
+    reload = httpx.get(redirect, timeout=60)
+    assert reload.status_code == 200 and "<title>Access granted</title>" in reload.text
+    assert "log in" not in reload.text.lower()
+    await wait_idle(client, thread["thread_id"])
+    assert "Team standup" in (await messages(client, thread["thread_id"]))[-1]["content"]
 
 
 async def test_two_pauses_answered_back_to_back_both_resume(langgraph_server, control, user):

@@ -23,7 +23,7 @@ def test_chat_remote_pauses_and_the_server_carries_on(langgraph_server, sandbox,
     child.expect("you ›")
     child.sendline("What's on my calendar tomorrow?")
     child.expect("Authorization needed: Google Calendar")
-    child.expect(r"AUTHORIZE_URL (\S+)")
+    child.expect(r"AUTHORIZE_URL (\S+)\s")
     redirect = control.authorize(child.match.group(1), user["user_id"])
     assert httpx.get(redirect, timeout=60).status_code == 200  # the browser on the server's callback
     child.expect("the server carried on")
@@ -45,7 +45,7 @@ def test_chat_remote_deny_finishes_without_waiting_out_the_link(langgraph_server
                           encoding="utf-8", codec_errors="replace", timeout=60, dimensions=(60, 400))
     child.expect("you ›")
     child.sendline("What's on my calendar tomorrow?")
-    child.expect(r"AUTHORIZE_URL (\S+)")
+    child.expect(r"AUTHORIZE_URL (\S+)\s")
     redirect = control.authorize(child.match.group(1), user["user_id"], action="deny")
     page = httpx.get(redirect, timeout=60)
     assert page.status_code == 200 and "declined" in page.text

@@ -1,6 +1,7 @@
-"""AUTH0_LINK_MODE=connected_accounts on `langgraph dev`: the client sends a My Account API token in
-X-My-Account-Token; the agent opens a Connected Accounts connect flow with it, the server's callback
-completes it (with the token from the pending request's envelope) and resumes the thread."""
+"""AUTH0_LINK_MODE=connected_accounts on `langgraph dev` with a client that sends only its bearer token:
+the pause's link is the server's page, whose sign-in mints a My Account API token (audience
+`<tenant>/me/`) right then; the agent's connect flow starts with it, the server's callback completes it
+(with that token, kept sealed with the pending request) and resumes the thread."""
 
 from __future__ import annotations
 
@@ -21,35 +22,26 @@ def connected_server(sandbox, tmp_path_factory):
 
 
 async def test_connect_then_server_callback_resumes(connected_server, sandbox, control, user):
-    client, _ = client_for(connected_server, control, user, id_token=False,
-                           my_account_audience=sandbox.env["AUTH0_DOMAIN"] + "/me/")
+    client, _ = client_for(connected_server, control, user)
     thread = await client.threads.create()
     request = await pause(client, thread["thread_id"])
-    assert "/connected-accounts/connect" in request["authorize_url"]
+    assert request["authorize_url"] == f"{connected_server['url']}/link/{request['state']}"
 
-    page = httpx.get(control.authorize(request["authorize_url"], user["user_id"]), timeout=60)
-    assert page.status_code == 200 and "Access granted" in page.text
+    redirect = control.authorize(request["authorize_url"], user["user_id"])  # sign-in, connect, consent
+    assert "connect_code=" in redirect
+    page = httpx.get(redirect, timeout=60)
+    assert page.status_code == 200 and "<title>Access granted</title>" in page.text
     await wait_idle(client, thread["thread_id"])
     assert "Team standup" in (await messages(client, thread["thread_id"]))[-1]["content"]
     assert [t["connection"] for t in control.tokensets(user["user_id"])] == ["google-oauth2"]
+    assert any(r["path"].endswith("/connected-accounts/complete") for r in control.requests("auth0"))
 
 
-async def test_without_a_my_account_token_the_tool_names_the_header(connected_server, control, user):
+async def test_deny_at_the_connect_consent_is_declined(connected_server, control, user):
     client, _ = client_for(connected_server, control, user)
     thread = await client.threads.create()
-    await client.runs.wait(thread["thread_id"], "agent",
-                           input={"messages": [{"role": "user", "content": "What's on my calendar tomorrow?"}]})
-    state = await client.threads.get_state(thread["thread_id"])
-    assert not state["interrupts"]
-    assert any("X-My-Account-Token" in str(m["content"]) for m in state["values"]["messages"] if m["type"] == "tool")
-
-
-async def test_a_my_account_token_of_another_user_is_refused(connected_server, sandbox, control, user):
-    other = control.create_user()
-    mine = control.session(user["user_id"], audience="https://vault-agent.sandbox/api")
-    theirs = control.session(other["user_id"], scope="create:me:connected_accounts",
-                             audience=sandbox.env["AUTH0_DOMAIN"] + "/me/")
-    response = httpx.post(connected_server["url"] + "/threads", json={},
-                          headers={"Authorization": f"Bearer {mine['access_token']}",
-                                   "X-My-Account-Token": theirs["access_token"]})
-    assert response.status_code == 401 and "another user" in response.text
+    request = await pause(client, thread["thread_id"])
+    page = httpx.get(control.authorize(request["authorize_url"], user["user_id"], action="deny"), timeout=60)
+    assert page.status_code == 200 and "<title>Access declined</title>" in page.text
+    await wait_idle(client, thread["thread_id"])
+    assert "declined" in (await messages(client, thread["thread_id"]))[-1]["content"]

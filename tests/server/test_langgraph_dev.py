@@ -13,7 +13,7 @@ from langgraph_sdk.errors import NotFoundError
 
 def _client(server, control, user):
     session = control.session(user["user_id"], audience="https://vault-agent.sandbox/api")
-    headers = {"Authorization": f"Bearer {session['access_token']}", "X-Id-Token": session["id_token"]}
+    headers = {"Authorization": f"Bearer {session['access_token']}"}  # a standard client: the bearer only
     return get_client(url=server["url"], headers=headers), session
 
 
@@ -49,7 +49,7 @@ async def test_interrupt_then_server_callback_resumes_the_thread(langgraph_serve
     redirect = control.authorize(payload["authorize_url"], user["user_id"])
     assert redirect.startswith(langgraph_server["url"] + "/auth/callback")
     page = httpx.get(redirect, timeout=60)  # the browser landing on the server's callback route
-    assert page.status_code == 200 and "close this tab" in page.text
+    assert page.status_code == 200 and "<title>Access granted</title>" in page.text
 
     await _wait_idle(client, thread["thread_id"])
     state = await client.threads.get_state(thread["thread_id"])
@@ -80,7 +80,7 @@ async def test_other_user_cannot_read_or_resume_a_thread(langgraph_server, contr
 async def test_forged_callback_gets_an_error_page(langgraph_server):
     page = httpx.get(langgraph_server["url"] + "/auth/callback",
                      params={"state": "forged", "code": "x", "redirect": "https://evil.example"})
-    assert page.status_code == 400 and "unknown" in page.text and "evil.example" not in page.headers.get("location", "")
+    assert page.status_code == 400 and "unknown" in page.text and "location" not in page.headers
     page = httpx.get(langgraph_server["url"] + "/auth/callback", params={"state": "<script>", "code": "x" * 20000})
     assert page.status_code == 400 and "<script>" not in page.text
 
