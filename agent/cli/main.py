@@ -47,6 +47,13 @@ def _run(work: Callable[..., Awaitable[Any]], *, needs_user: bool = True, quiet:
 
 def chat(no_browser: bool = False, remote: str = "") -> None:
     """Chat with the agent (what `make chat` runs)."""
+    from .terminal import own_terminal
+
+    with own_terminal():
+        _chat(no_browser, remote)
+
+
+def _chat(no_browser: bool, remote: str) -> None:
     if remote:
         async def remote_work(runtime: Any, user: Any) -> None:
             from .remote import run_remote

@@ -40,7 +40,7 @@ def main(host: str, port: int, public_url: str | None = None, stdio: bool = Fals
     settings = get_settings()
     if missing := settings.missing_auth0():
         print(f"Missing configuration: {', '.join(missing)} (the MCP server needs a tenant; for the sandbox, "
-              "run `vault-agent sandbox` and export its lines).", file=sys.stderr)
+              "run `make sandbox` (or `.venv/bin/vault-agent sandbox`) and export its lines).", file=sys.stderr)
         return 2
     base = (public_url or f"http://{host}:{port}").rstrip("/")
     print(f"MCP server at {base}{MCP_PATH} (streamable HTTP). Auth0 API identifier: {base}{MCP_PATH}; "
