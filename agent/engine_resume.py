@@ -43,22 +43,34 @@ async def resume_thread(server_url: str, result: LinkOutcome, envelope: str) -> 
     as the resumed run's credentials. Returns how many interrupts it answered."""
     credential = resume_credential.issue(sealer().jwe, result.user_sub, str(result.thread_id), result.state,
                                          envelope)
-    async with get_client(url=server_url, headers={"Authorization": f"Bearer {credential}"}) as client:
-        await _settle(client, str(result.thread_id))
-        thread_state = await client.threads.get_state(str(result.thread_id))
-        values = resume_map(thread_state.get("interrupts", []), result.state, resume_status(result))  # type: ignore[arg-type]
-        if values:
-            await client.runs.create(str(result.thread_id), GRAPH, command={"resume": values})
+    client, headers = _client(server_url), {"Authorization": f"Bearer {credential}"}
+    await _settle(client, str(result.thread_id), headers)
+    thread_state = await client.threads.get_state(str(result.thread_id), headers=headers)
+    values = resume_map(thread_state.get("interrupts", []), result.state, resume_status(result))  # type: ignore[arg-type]
+    if values:
+        await client.runs.create(str(result.thread_id), GRAPH, command={"resume": values}, headers=headers)
     return len(values)
 
 
-async def _settle(client: Any, thread_id: str, timeout: float = 60) -> None:
+_clients: dict[tuple[int, str], Any] = {}
+
+
+def _client(server_url: str) -> Any:
+    """One SDK client per event loop and address, kept: a new one per callback built a new TLS context (CA
+    bundle loaded) each time, about a tenth of the server's CPU under load. The credential goes per request."""
+    key = (id(asyncio.get_running_loop()), server_url)
+    if key not in _clients:
+        _clients[key] = get_client(url=server_url, headers={})
+    return _clients[key]
+
+
+async def _settle(client: Any, thread_id: str, headers: dict[str, str], timeout: float = 60) -> None:
     """Wait for the thread's running resume (another answer of the same pause) to reach its next pause,
     so this answer's interrupt is read from the state it will be resumed in, not from a mid-run one."""
     try:
         async with asyncio.timeout(timeout):
             for status in ("running", "pending"):
-                for run in await client.runs.list(thread_id, status=status):
-                    await client.runs.join(thread_id, run["run_id"])
+                for run in await client.runs.list(thread_id, status=status, headers=headers):
+                    await client.runs.join(thread_id, run["run_id"], headers=headers)
     except TimeoutError:
         log.warning("thread %s still busy after %.0f s; resuming anyway", thread_id, timeout)

@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.engine == "aegra":
         problems += aegra_problems(settings.vault_agent_db_url, args.workers)
     if problems:
-        print("vault-agent server: " + "; ".join(problems) + ". For a local try: `vault-agent sandbox`, "
-              "export its lines in this shell, then `make server` again.", file=sys.stderr)
+        print("vault-agent server: " + "; ".join(problems) + ". For a local try: `make sandbox` in another "
+              "shell, export the lines it prints in this one, then `make server` again.", file=sys.stderr)
         return 2
     if port_in_use(args.host, args.port):
         print(f"vault-agent server: port {args.port} on {args.host} is in use: stop what runs there or choose "

@@ -27,7 +27,6 @@ from `agent/pages.py`'s one table. The only redirects go to the tenant's
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -51,7 +50,7 @@ from auth.linking import (
     resume_status,
 )
 from auth.oidc import InvalidToken
-from auth.run_credentials import sealer
+from auth.run_credentials import kept_credentials, sealer
 from auth.server_auth import oidc_provider
 from auth.server_store import server_store
 from auth.settings import get_settings
@@ -106,14 +105,6 @@ async def _resume(request: Request, outcome: LinkOutcome) -> int | None:
         return None
 
 
-def _credentials_for(link: PendingLink) -> Any:
-    """Connected Accounts completion: the user's My Account token, from the envelope the link kept."""
-    try:
-        return sealer().open(link.envelope, link.user_sub).credentials() if link.envelope else None
-    except EnvelopeError:
-        return None
-
-
 def _show(outcome: LinkOutcome, resumed: int | None) -> Response:
     settings = get_settings()
     if resumed is None:
@@ -158,7 +149,7 @@ async def callback(request: Request) -> Response:
             return RedirectResponse(armed, 302, headers={"cache-control": "no-store",
                                                          "referrer-policy": "no-referrer"})
         return _show(armed, await _resume(request, armed))
-    outcome = await linker.complete(url, _credentials_for)
+    outcome = await linker.complete(url, kept_credentials())
     return _show(outcome, await _resume(request, outcome))
 
 

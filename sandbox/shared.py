@@ -17,7 +17,6 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from .runner import SandboxServer
 from .snapshot import write
@@ -96,10 +95,3 @@ def open_shared(state_dir: Path) -> SharedSandbox:
         os.close(fd)
         raise
 
-
-def env_of(state_dir: Path) -> dict[str, Any] | None:
-    """The variables of the sandbox last served for `state_dir` (None if none was)."""
-    try:
-        return json.loads((Path(state_dir) / "sandbox" / "env.json").read_text())
-    except (OSError, ValueError):
-        return None

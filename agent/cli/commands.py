@@ -19,7 +19,7 @@ from tools.providers import find, label
 
 from .receiver import CallbackReceiver
 from .runtime import CliError, CliRuntime, command_line, console, set_logged_out
-from .terminal import plain, shown
+from .terminal import looks_like_callback, plain, shown, typed_lines
 
 
 async def _wait_for_callback(runtime: CliRuntime, url: str, open_browser: bool, label: str) -> str:
@@ -38,8 +38,22 @@ async def _wait_for_callback(runtime: CliRuntime, url: str, open_browser: bool, 
         console.print(f"AUTHORIZE_URL {url}", soft_wrap=True, markup=False, highlight=False)
         if open_browser:
             webbrowser.open(url)
-        with console.status("[yellow]Waiting for the browser…[/yellow]"):
-            return await got
+        console.print("[dim]Browser on another device? Paste the address it ends on here and press Enter.[/dim]")
+
+        async def pasted(typed: asyncio.Queue[str]) -> None:  # a remote host: the browser cannot reach us
+            while not got.done():
+                line = await typed.get()
+                if looks_like_callback(line) and not got.done():
+                    got.set_result(line.strip())
+                elif not got.done():
+                    console.print("[dim]That is not the address of an answer (it has no state=…).[/dim]")
+
+        with console.status("[yellow]Waiting for the browser…[/yellow]"), typed_lines() as typed:
+            reader = asyncio.ensure_future(pasted(typed))
+            try:
+                return await got
+            finally:
+                reader.cancel()
     finally:
         await receiver.stop()
 

@@ -47,6 +47,13 @@ def _run(work: Callable[..., Awaitable[Any]], *, needs_user: bool = True, quiet:
 
 def chat(no_browser: bool = False, remote: str = "") -> None:
     """Chat with the agent (what `make chat` runs)."""
+    from .terminal import own_terminal
+
+    with own_terminal():
+        _chat(no_browser, remote)
+
+
+def _chat(no_browser: bool, remote: str) -> None:
     if remote:
         async def remote_work(runtime: Any, user: Any) -> None:
             from .remote import run_remote
@@ -174,7 +181,7 @@ def connections(action: str | None, provider: str, no_browser: bool = False) -> 
 
 def mcp(host: str, port: int, public_url: str, stdio: bool) -> None:
     """Serve the Calendar and GitHub tools to MCP clients (streamable HTTP at /mcp, Auth0-protected)."""
-    from agent.mcp_server.app import main as mcp_main
+    from .mcp_command import main as mcp_main
 
     sys.exit(mcp_main(host, port, public_url or None, stdio))
 

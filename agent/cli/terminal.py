@@ -143,6 +143,49 @@ def stop_cancelled_turn() -> bool:
     return True
 
 
+@contextlib.contextmanager
+def own_terminal() -> Iterator[None]:
+    """Ctrl-C belongs to the chat alone. Started by `make chat`, the chat shares make's process group, so a
+    Ctrl-C that only leaves a pause for later would also end make, which then reports an "Interrupt" when
+    the chat ends. In a process group of its own, in the terminal's foreground, the chat is the only one
+    that hears it; the foreground goes back to make's group on the way out. (Started from a shell, the chat
+    already leads its own group: nothing changes.)"""
+    import os
+    import sys
+
+    try:
+        fd = sys.stdin.fileno()
+        before = os.tcgetpgrp(fd)
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    if before != os.getpgrp() or os.getpgrp() == os.getpid():
+        yield
+        return
+
+    def foreground(group: int) -> None:
+        previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may not otherwise
+        try:
+            os.tcsetpgrp(fd, group)
+        finally:
+            signal.signal(signal.SIGTTOU, previous)
+
+    try:
+        os.setpgid(0, 0)
+        foreground(os.getpgrp())
+    except OSError:
+        yield
+        return
+    # Ctrl-Z would stop a group the shell does not know as a job, leaving nobody to read the terminal.
+    suspend = signal.signal(signal.SIGTSTP, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTSTP, suspend)
+        with contextlib.suppress(OSError):
+            foreground(before)
+
+
 def parse_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 

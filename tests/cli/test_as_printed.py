@@ -92,8 +92,8 @@ def test_printed_hints_work_from_a_fresh_shell_and_the_world_is_kept(demo):
     chat.expect(r"Paused.*`(\S+ resume [0-9a-f-]{36})` later")
     assert chat.match.group(1) == hint
     chat.expect(PROMPT)
-    _quit(chat)  # (make itself saw the Ctrl-C too and ends with its status; the chat ended cleanly)
-    assert "Traceback" not in chat.before
+    assert _quit(chat) == 0  # make did not hear the Ctrl-C (the chat has the terminal to itself)
+    assert "Traceback" not in chat.before and "Interrupt" not in chat.before
 
     later = demo(hint)  # exactly as printed, in a new shell
     later.expect("Authorization needed: Google Calendar")
@@ -151,3 +151,36 @@ def test_a_pasted_final_address_completes_the_link(demo):
     chat.expect("vault-agent-demo")
     chat.expect(PROMPT)
     assert _quit(chat) == 0
+
+
+def test_connect_completes_from_a_pasted_address(demo):
+    child = demo(".venv/bin/vault-agent connections connect github --no-browser")
+    child.expect(URL_RE)
+    back = _browser(child.match.group(1))
+    child.expect("Paste the address it ends on here")
+    child.sendline(back)
+    child.expect("Connected GitHub")
+    child.expect(pexpect.EOF)
+    listing = demo(".venv/bin/vault-agent connections")
+    listing.expect(pexpect.EOF)
+    assert "github" in listing.before
+
+
+def test_a_chat_outlives_the_command_that_started_the_sandbox(demo):
+    """The first command serves the kept world; a second one uses it and takes it over (same ports, saved
+    world) when the first exits."""
+    first = demo(".venv/bin/vault-agent chat --no-browser")
+    first.expect(PROMPT)
+    second = demo(".venv/bin/vault-agent chat --no-browser")
+    second.expect(PROMPT)
+    second.sendline("/connections")  # served by the first chat's sandbox
+    second.expect("No linked accounts yet")
+    second.expect(PROMPT)
+    assert _quit(first) == 0
+    second.sendline("What's on my calendar tomorrow?")  # now served by the second chat
+    second.expect(URL_RE)
+    _open(_browser(second.match.group(1)))
+    second.expect("✓ Google Calendar allowed — carrying on")
+    second.expect("Team standup")
+    second.expect(PROMPT)
+    assert _quit(second) == 0

@@ -11,7 +11,7 @@ import httpx
 import pexpect
 
 PROMPT = "you ›"
-URL_RE = r"AUTHORIZE_URL (\S+)"
+URL_RE = r"AUTHORIZE_URL (\S+)\s"  # the whole URL: pexpect may match before all of it arrived
 
 
 def _requested(url: str) -> list[str]:
