@@ -27,6 +27,7 @@ from `agent/pages.py`'s one table. The only redirects go to the tenant's
 from __future__ import annotations
 
 import logging
+import time
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -118,6 +119,17 @@ def _show(outcome: LinkOutcome, resumed: int | None) -> Response:
     return outcome_page(outcome, next_step=next_step, app_url=settings.vault_agent_app_url)
 
 
+_swept_at = 0.0
+
+
+async def _sweep(sign_in: ClickSignIn) -> None:
+    """Now and then (every five minutes at most per process), drop sign-ins never finished."""
+    global _swept_at
+    if time.monotonic() - _swept_at > 300:
+        _swept_at = time.monotonic()
+        await sign_in.sweep()
+
+
 # -- routes ---------------------------------------------------------------------------------------------
 async def link_page(request: Request) -> Response:
     """`GET /link/{state}`: sign the user in at the tenant, then on to the linking."""
@@ -127,6 +139,7 @@ async def link_page(request: Request) -> Response:
         return _show(Expired(None), 0)
     if link.is_expired():
         return _show(Expired(link), 0)
+    await _sweep(sign_in)
     target = await sign_in.begin(link.state, link.user_sub, link.redirect_uri)
     return RedirectResponse(target, 302, headers={"cache-control": "no-store", "referrer-policy": "no-referrer"})
 

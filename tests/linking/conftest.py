@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from types import SimpleNamespace
 
 import pytest
-from linking_helpers import ASK, TESTS, TTL
+from linking_helpers import APP_URL, ASK, TESTS, TTL
 
 
 def _mcp_conftest():
@@ -41,7 +41,8 @@ def _free_port() -> int:
 def linking_server(sandbox, tmp_path_factory):
     from sandbox.langgraph_dev import LangGraphDev
 
-    env = dict(sandbox.env, VAULT_AGENT_TIMEZONE="Asia/Tokyo", VAULT_AGENT_LINK_PAGE_TTL_SECONDS=str(TTL))
+    env = dict(sandbox.env, VAULT_AGENT_TIMEZONE="Asia/Tokyo", VAULT_AGENT_LINK_PAGE_TTL_SECONDS=str(TTL),
+               VAULT_AGENT_APP_URL=APP_URL)
     with LangGraphDev(env, workdir=tmp_path_factory.mktemp("langgraph-linking")) as server:
         yield {"url": server.url}
 
