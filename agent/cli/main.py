@@ -32,7 +32,7 @@ def _run(work: Callable[..., Awaitable[Any]], *, needs_user: bool = True, quiet:
             await (work(runtime, user) if needs_user else work(runtime))
 
         asyncio.run(main())
-    except KeyboardInterrupt:  # Ctrl-C outside a chat turn: say so rather than vanish
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C outside a chat turn: say so rather than vanish
         from .runtime import err_console
 
         err_console.print("[yellow]Stopped.[/yellow]")
