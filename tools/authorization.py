@@ -72,7 +72,8 @@ class AuthorizationRequest:
         words = _md_text(", ".join(provider.describe(self.scopes) if provider else self.scopes))
         more = "more " if self.reason == "insufficient_scope" else ""
         tool = f"`{self.tool}`" if self.tool and "`" not in self.tool else _md_text(self.tool or "the request")
-        sentence = f"The assistant needs {more}access to your {label} to run {tool}: {words}."
+        # No scope (GitHub's public reads) means no words: no dangling ": ." after the tool.
+        sentence = f"The assistant needs {more}access to your {label} to run {tool}" + (f": {words}." if words else ".")
         link = f"[Allow {more}access to {label}]({_md_url(self.authorize_url)})"
         until = _clock(self.expires_at)
         description = (f"{sentence}\n\n{link} (the link works until {until}).\n\n"

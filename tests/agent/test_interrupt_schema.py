@@ -60,6 +60,15 @@ def test_the_card_shows_the_expiry_day_and_keeps_a_value_it_cannot_read():
         assert request.to_json()["action_requests"][0]["args"]["link works until"] == shown
 
 
+def test_a_request_without_scopes_reads_as_a_sentence():
+    """GitHub's public reads ask no scope: the card says what is needed without an empty list."""
+    request = AuthorizationRequest("github", [], "https://x.example/link/s", "s", "2026-11-25T10:00:00Z",
+                                   "list_github_repositories", "")
+    [action] = request.to_json()["action_requests"]
+    assert action["args"]["request"] == \
+        "The assistant needs access to your GitHub to run `list_github_repositories`."
+
+
 def test_the_interrupt_schema_refuses_a_value_without_the_review_request():
     value = AuthorizationRequest("github", ["repo"], "https://tenant.example/authorize?state=s", "s",
                                  "2026-11-25T10:00:00Z", "list_github_repositories", "Please allow.").to_json()
