@@ -49,30 +49,11 @@ def chat(no_browser: bool = False, remote: str = "") -> None:
     """Chat with the agent (what `make chat` runs)."""
     from .terminal import own_terminal
 
-    warming = None if remote else _start_warm_up()
     with own_terminal():
-        _chat(no_browser, remote, warming)
+        _chat(no_browser, remote)
 
 
-def _start_warm_up() -> Any:
-    """The heavy imports (LangGraph, OpenAI, Google) in a thread from the very start: they run while Python
-    loads the settings and the prompt, and while the user types the first question (bench/README.md)."""
-    import threading
-
-    def warm() -> None:
-        import importlib
-
-        try:
-            importlib.import_module("agent.session_runner")
-        except Exception:  # noqa: BLE001 - the chat imports it again, and a real failure surfaces there
-            pass
-
-    thread = threading.Thread(target=warm, name="vault-agent-warm-up", daemon=True)
-    thread.start()
-    return thread
-
-
-def _chat(no_browser: bool, remote: str, warming: Any) -> None:
+def _chat(no_browser: bool, remote: str) -> None:
     if remote:
         async def remote_work(runtime: Any, user: Any) -> None:
             from .remote import run_remote
@@ -93,13 +74,12 @@ def _chat(no_browser: bool, remote: str, warming: Any) -> None:
 
         async with contextlib.AsyncExitStack() as stack:
             async def make_session() -> Any:
-                # The rest of the warm-up, once the prompt is on screen: the in-process sandbox, the session
-                # refresh, then the model client, so the first question pays for its answer only.
+                # The agent warms up while the user types the first question, once the prompt is on screen:
+                # the in-process sandbox, the session refresh, the heavy imports (LangGraph, OpenAI, Google)
+                # off the event loop, then the model client, so the first question pays for its answer only.
                 await asyncio.sleep(0.05)
                 await asyncio.to_thread(ensure_sandbox, runtime)
                 user = await current_user(runtime)
-                if warming is not None:
-                    await asyncio.to_thread(warming.join)
                 await asyncio.to_thread(importlib.import_module, "agent.session_runner")
                 session = await stack.enter_async_context(agent_session(runtime, user))
                 await asyncio.to_thread(_warm_model, session)
