@@ -16,7 +16,8 @@ import asyncio
 import logging
 from typing import Any
 
-from langgraph_sdk import get_client
+import httpx
+from langgraph_sdk.client import LangGraphClient
 
 from auth import resume_credential
 from auth.linking import LinkOutcome, resume_status
@@ -57,10 +58,14 @@ _clients: dict[tuple[int, str], Any] = {}
 
 def _client(server_url: str) -> Any:
     """One SDK client per event loop and address, kept: a new one per callback built a new TLS context (CA
-    bundle loaded) each time, about a tenth of the server's CPU under load. The credential goes per request."""
+    bundle loaded) each time, about a tenth of the server's CPU under load. The credential goes per request.
+    Idle connections are dropped after a second, well before a server closes them (uvicorn: 5 s), so a
+    request never goes out on a connection the server is closing."""
     key = (id(asyncio.get_running_loop()), server_url)
     if key not in _clients:
-        _clients[key] = get_client(url=server_url, headers={})
+        transport = httpx.AsyncHTTPTransport(retries=5, limits=httpx.Limits(keepalive_expiry=1.0))
+        _clients[key] = LangGraphClient(httpx.AsyncClient(
+            base_url=server_url, transport=transport, timeout=httpx.Timeout(connect=5, read=300, write=300, pool=5)))
     return _clients[key]
 
 

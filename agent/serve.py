@@ -15,7 +15,8 @@ Then it starts the engine hardened: files it creates are private (umask 077: `.l
 google-api-core's grpcio deprecation notice (a library's message to its developers) is not printed, and
 `langgraph dev` runs without its reloader unless `--reload` (`make server RELOAD=1`): the reloader's
 watcher reports "N changes detected" every time the server writes its own state folder.
-Aegra runs N processes on one port (uvicorn workers): one callback URL for all of them.
+Aegra runs N processes on one port (uvicorn workers): one callback URL for all of them; its database is
+migrated once first (`aegra db upgrade`), so the processes do not race each other's migrations.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -130,6 +132,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers > 1:
             os.environ["REDIS_BROKER_ENABLED"] = "true"
         os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+        # Migrate once, before the processes start (each would otherwise race the others at start-up), with
+        # Aegra's documented command; the processes then skip it.
+        migrated = subprocess.run([str(Path(sys.executable).parent / "aegra"), "db", "upgrade"],
+                                  capture_output=True, text=True)
+        if migrated.returncode != 0:
+            last = ((migrated.stderr or migrated.stdout).strip().splitlines() or ["no output"])[-1]
+            print(f"vault-agent server: Aegra could not migrate its database (VAULT_AGENT_DB_URL): {last}",
+                  file=sys.stderr)
+            return 2
+        os.environ["RUN_MIGRATIONS_ON_STARTUP"] = "false"
         os.execv(sys.executable, [sys.executable, "-m", "uvicorn", "aegra_api.main:app", "--host", args.host,
                                   "--port", str(args.port), "--workers", str(args.workers), "--no-access-log", *rest])
     private_tree(Path.cwd() / ".langgraph_api")

@@ -27,7 +27,7 @@ from `agent/pages.py`'s one table. The only redirects go to the tenant's
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -51,7 +51,7 @@ from auth.linking import (
     resume_status,
 )
 from auth.oidc import InvalidToken
-from auth.run_credentials import sealer
+from auth.run_credentials import kept_credentials, sealer
 from auth.server_auth import oidc_provider
 from auth.server_store import server_store
 from auth.settings import get_settings
@@ -106,14 +106,6 @@ async def _resume(request: Request, outcome: LinkOutcome) -> int | None:
         return None
 
 
-def _credentials_for(link: PendingLink) -> Any:
-    """Connected Accounts completion: the user's My Account token, from the envelope the link kept."""
-    try:
-        return sealer().open(link.envelope, link.user_sub).credentials() if link.envelope else None
-    except EnvelopeError:
-        return None
-
-
 def _show(outcome: LinkOutcome, resumed: int | None) -> Response:
     settings = get_settings()
     if resumed is None:
@@ -127,6 +119,17 @@ def _show(outcome: LinkOutcome, resumed: int | None) -> Response:
     return outcome_page(outcome, next_step=next_step, app_url=settings.vault_agent_app_url)
 
 
+_swept_at = 0.0
+
+
+async def _sweep(sign_in: ClickSignIn) -> None:
+    """Now and then (every five minutes at most per process), drop sign-ins never finished."""
+    global _swept_at
+    if time.monotonic() - _swept_at > 300:
+        _swept_at = time.monotonic()
+        await sign_in.sweep()
+
+
 # -- routes ---------------------------------------------------------------------------------------------
 async def link_page(request: Request) -> Response:
     """`GET /link/{state}`: sign the user in at the tenant, then on to the linking."""
@@ -136,6 +139,7 @@ async def link_page(request: Request) -> Response:
         return _show(Expired(None), 0)
     if link.is_expired():
         return _show(Expired(link), 0)
+    await _sweep(sign_in)
     target = await sign_in.begin(link.state, link.user_sub, link.redirect_uri)
     return RedirectResponse(target, 302, headers={"cache-control": "no-store", "referrer-policy": "no-referrer"})
 
@@ -158,7 +162,7 @@ async def callback(request: Request) -> Response:
             return RedirectResponse(armed, 302, headers={"cache-control": "no-store",
                                                          "referrer-policy": "no-referrer"})
         return _show(armed, await _resume(request, armed))
-    outcome = await linker.complete(url, _credentials_for)
+    outcome = await linker.complete(url, kept_credentials())
     return _show(outcome, await _resume(request, outcome))
 
 

@@ -53,22 +53,15 @@ class Misconfigured(AuthError):
 
 
 class LinkingError(AuthError):
-    """A linking callback cannot be completed (unknown, reused or expired state, bad ID token …).
+    """A step of completing a link failed for good inside `auth/linking/` (the code exchange, the ID token,
+    the My Account API). It never leaves the linker: `AccountLinker.complete()` turns it into a typed
+    outcome (`auth.linking.Failed` with the same `code`, or `WrongAccount`), which is what callers see.
 
-    `code` is stable for tests and UIs: "unknown_state", "expired_state", "access_denied",
-    "exchange_failed", "invalid_id_token", "user_mismatch", "bad_request", "temporarily_unavailable".
-
-    "temporarily_unavailable" is `retryable`: the pending request was kept, so reloading the callback
-    page completes it later. Its `unconfirmed` carries the result the callback would have produced
-    (status "authorized", no credentials): the tenant redirected with a code, so the user did click
-    Allow and the account is linked — a caller that needs no tokens from the exchange (the CLI,
-    notebooks) can resume the paused run with it and let the tool's Token Vault exchange decide.
+    `code` is stable for tests and UIs: "exchange_failed", "invalid_id_token", "user_mismatch".
     """
 
-    def __init__(self, code: str, message: str, *, retryable: bool = False, unconfirmed: object = None) -> None:
+    def __init__(self, code: str, message: str) -> None:
         self.code = code
-        self.retryable = retryable
-        self.unconfirmed = unconfirmed
         super().__init__(message)
 
 

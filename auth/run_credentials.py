@@ -7,10 +7,18 @@ the one module all three share, so the tools never import the server's auth modu
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
-from .envelope import EnvelopeSealer
+from .credentials import UserCredentials
+from .envelope import Envelope, EnvelopeError, EnvelopeSealer
+from .errors import Misconfigured
 from .settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .linking import PendingLink
 
 ENVELOPE_FIELD = "credential_envelope"
 PERMISSIONS = ["authenticated"]
@@ -31,3 +39,26 @@ def user_dict(sub: str, envelope: str, display_name: str = "") -> dict[str, Any]
     """The auth user LangGraph keeps with a run: who, and the sealed envelope (never a token)."""
     return {"identity": sub, "display_name": display_name or sub, "permissions": list(PERMISSIONS),
             ENVELOPE_FIELD: envelope}
+
+
+def keep_my_account_token(settings: Settings, sub: str, token: str, ttl_seconds: float) -> str:
+    """A My Account API token minted at click time, sealed to wait with its pending Connected Accounts
+    request for the completion (a server without an envelope of its own, the MCP server)."""
+    try:
+        return sealer(settings).seal(Envelope(sub, "", my_account_token=token, expires_at=time.time() + ttl_seconds))
+    except Misconfigured as exc:
+        raise Misconfigured("AUTH0_LINK_MODE=connected_accounts keeps the user's My Account token sealed while "
+                            f"the link waits: {exc}") from exc
+
+
+def kept_credentials(settings: Settings | None = None) -> "Callable[[PendingLink], UserCredentials | None]":
+    """`credentials_for` of a Connected Accounts completion: what the pending request kept, opened with
+    the key of `settings` (the process's settings when None)."""
+
+    def credentials_for(link: "PendingLink") -> UserCredentials | None:
+        try:
+            return sealer(settings).open(link.envelope, link.user_sub).credentials() if link.envelope else None
+        except (EnvelopeError, Misconfigured):
+            return None
+
+    return credentials_for

@@ -64,6 +64,13 @@ class ServerStore(BaseStore):
             await pool.open()
             self._resources.append(pool)
             store: BaseStore = AsyncPostgresStore(conn=pool)
+            async with pool.connection() as conn:  # several processes may open it at once: one migrates
+                await conn.execute("SELECT pg_advisory_lock(hashtextextended('vault-agent server store', 0))")
+                try:
+                    await store.setup()  # type: ignore[attr-defined]
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended('vault-agent server store', 0))")
+            return store
         elif self.url.startswith("sqlite:///"):
             import aiosqlite
             from langgraph.store.sqlite.aio import AsyncSqliteStore

@@ -28,7 +28,17 @@ from tools.providers import describe_scope, label
 
 from .receiver import CallbackReceiver, ReceiverError
 from .runtime import CliError, CliRuntime, command_line, console
-from .terminal import clip, countdown, ctrl_c_sets, looks_like_callback, parse_time, plain, shown, typed_lines
+from .terminal import (
+    clip,
+    countdown,
+    ctrl_c_cancels,
+    ctrl_c_sets,
+    looks_like_callback,
+    parse_time,
+    plain,
+    shown,
+    typed_lines,
+)
 
 if TYPE_CHECKING:  # imported lazily at run time: they pull in LangGraph, which the prompt must not wait for
     from agent.session_runner import AgentSession, AuthorizationNeeded
@@ -434,6 +444,10 @@ class Chat:
             console.print(f"\n[bold red]error:[/bold red] {escape(plain(explain(exc)))}", highlight=False)
 
     async def loop(self, prompt_session: Any) -> None:
+        with ctrl_c_cancels():
+            await self._loop(prompt_session)
+
+    async def _loop(self, prompt_session: Any) -> None:
         self._prompt = prompt_session
         console.print("[bold]vault-agent[/bold] — ask about your calendar or GitHub. /help for commands.")
         while True:

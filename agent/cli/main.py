@@ -32,7 +32,7 @@ def _run(work: Callable[..., Awaitable[Any]], *, needs_user: bool = True, quiet:
             await (work(runtime, user) if needs_user else work(runtime))
 
         asyncio.run(main())
-    except KeyboardInterrupt:  # Ctrl-C outside a chat turn: say so rather than vanish
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C outside a chat turn: say so rather than vanish
         from .runtime import err_console
 
         err_console.print("[yellow]Stopped.[/yellow]")
@@ -181,7 +181,7 @@ def connections(action: str | None, provider: str, no_browser: bool = False) -> 
 
 def mcp(host: str, port: int, public_url: str, stdio: bool) -> None:
     """Serve the Calendar and GitHub tools to MCP clients (streamable HTTP at /mcp, Auth0-protected)."""
-    from agent.mcp_server.app import main as mcp_main
+    from .mcp_command import main as mcp_main
 
     sys.exit(mcp_main(host, port, public_url or None, stdio))
 

@@ -22,7 +22,17 @@ from tools.providers import label
 
 from .chat import common_command
 from .runtime import CliError, CliRuntime, console
-from .terminal import clip, countdown, ctrl_c_sets, parse_time, plain, prompt_session, shown
+from .terminal import (
+    clip,
+    countdown,
+    ctrl_c_cancels,
+    ctrl_c_sets,
+    parse_time,
+    plain,
+    prompt_session,
+    shown,
+    stop_cancelled_turn,
+)
 
 
 async def _server_credentials(runtime: CliRuntime, user: UserCredentials) -> UserCredentials:
@@ -257,6 +267,13 @@ async def run_remote(runtime: CliRuntime, user: UserCredentials, url: str, *, op
 
     prompt = prompt_session(runtime)
     console.print(f"[bold]vault-agent[/bold] on {url} — thread {chat.thread_id}. /help for commands.")
+    with ctrl_c_cancels():
+        await _loop(runtime, url, chat, prompt)
+
+
+async def _loop(runtime: CliRuntime, url: str, chat: RemoteChat, prompt: Any) -> None:
+    import httpx
+
     while True:
         try:
             text = (await prompt.prompt_async("you › ")).strip()
@@ -266,12 +283,16 @@ async def run_remote(runtime: CliRuntime, user: UserCredentials, url: str, *, op
             return
         if not text:
             continue
-        if text.startswith("/"):
-            if await chat.command(text) is False:
-                return
-            continue
         try:
+            if text.startswith("/"):
+                if await chat.command(text) is False:
+                    return
+                continue
             await chat.send(text)
+        except asyncio.CancelledError:  # Ctrl-C: this turn stops waiting, the chat goes on
+            if not stop_cancelled_turn():
+                raise
+            console.print(f"\n[yellow]Interrupted.[/yellow] `/resume {chat.thread_id}` shows where the server got to.")
         except Exception as exc:  # noqa: BLE001 - one line, the chat goes on
             from .runtime import explain
 

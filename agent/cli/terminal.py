@@ -117,6 +117,33 @@ def looks_like_callback(text: str) -> bool:
 
 
 @contextlib.contextmanager
+def ctrl_c_cancels() -> Iterator[None]:
+    """For a chat's whole life, every Ctrl-C cancels what the chat is doing — the turn or command catches
+    that and the chat goes on. asyncio's own handler cancels only on the first Ctrl-C; from the second on
+    it raises KeyboardInterrupt wherever the program happens to be, which ended the chat."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    if task is None:
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(task.cancel))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def stop_cancelled_turn() -> bool:
+    """In an `except asyncio.CancelledError` of a chat turn: True (and the task uncancelled) when Ctrl-C
+    cancelled it, False when something else is cancelling the task (then re-raise)."""
+    task = asyncio.current_task()
+    if task is None or not task.cancelling():
+        return False
+    task.uncancel()
+    return True
+
+
+@contextlib.contextmanager
 def own_terminal() -> Iterator[None]:
     """Ctrl-C belongs to the chat alone. Started by `make chat`, the chat shares make's process group, so a
     Ctrl-C that only leaves a pause for later would also end make, which then reports an "Interrupt" when

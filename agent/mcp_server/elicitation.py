@@ -59,6 +59,7 @@ from auth.linking import (
 )
 from auth.linking.sign_in import SIGN_INS
 from auth.oidc import OIDCProvider
+from auth.run_credentials import keep_my_account_token, kept_credentials
 from tools.providers import Provider, find
 from tools.services import Services
 
@@ -222,7 +223,7 @@ class Elicitations:
             return self._page(Failed(None, "bad_request", "The request is too large."))
         if await self.sign_in.is_sign_in(url):
             return await self._after_sign_in(await self.sign_in.finish(url))
-        return await self._after_linking(await self.services.linker().complete(url))
+        return await self._after_linking(await self.services.linker().complete(url, kept_credentials(self.services.settings)))
 
     async def _after_sign_in(self, signed: SignedIn | LinkOutcome) -> Response:
         if not isinstance(signed, SignedIn):
@@ -233,13 +234,21 @@ class Elicitations:
         try:
             link = await self.services.linker().start(
                 signed.credentials, elicitation.connection.name, elicitation.scopes, redirect_uri=self.callback_url,
-                elicitation_id=elicitation.id)
+                elicitation_id=elicitation.id, envelope=self._kept(signed))
         except AuthError as exc:
             return self._page(RetryLater(None, f"The authorization could not be started: {exc}")
                               if exc.retryable else Failed(None, "exchange_failed",
                                                            f"The authorization could not be started: {exc}"))
         return RedirectResponse(link.authorize_url, 302,
                                 headers={"cache-control": "no-store", "referrer-policy": "no-referrer"})
+
+    def _kept(self, signed: SignedIn) -> str:
+        """Connected Accounts: the completion is a call to the user's My Account API, one request later,
+        maybe on another process — so the sign-in's My Account token is kept with the pending request,
+        sealed (`VAULT_AGENT_ENCRYPTION_KEY`), until then. link_account keeps nothing."""
+        token = signed.credentials.my_account_token
+        return keep_my_account_token(self.services.settings, signed.credentials.sub, token,
+                                     self.ttl_seconds) if token else ""
 
     async def _after_linking(self, outcome: LinkOutcome) -> Response:
         link = outcome.link

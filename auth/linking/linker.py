@@ -149,6 +149,8 @@ class AccountLinker:
                                            user)
         except TransientError as exc:
             return RetryLater(link, f"Auth0 could not be reached ({exc}). Open the link again in a moment.")
+        except AuthError as exc:  # e.g. the My Account API refused the connect request
+            return Failed(link, "exchange_failed", f"The authorization could not be started: {exc}")
         await self.pending.put(armed.but(authorize_url=link.authorize_url))  # the page URL stays the one kept
         return armed.authorize_url
 

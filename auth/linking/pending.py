@@ -90,5 +90,4 @@ class PendingLinks:
     async def put_key(self, request_key: str, link: PendingLink) -> None:
         await self.store.aput(KEYS_NAMESPACE, request_key, {"state": link.state, "connection": link.connection,
                                                             "scopes": list(link.scopes),
-                                                            "expires_at": link.expires_at,
-                                                            "authorize_url_is_page": link.sign_in_at_click})
+                                                            "expires_at": link.expires_at})

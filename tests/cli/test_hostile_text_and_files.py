@@ -131,3 +131,25 @@ def test_existing_loose_state_dir_is_tightened_and_a_planted_history_link_replac
     assert target.read_text() == "" and not (state / "history").is_symlink()
     assert "hello there" in (state / "history").read_text()
     assert os.stat(state / "history").st_uid == os.getuid()
+
+
+def test_repeated_ctrl_c_in_turns_never_ends_the_chat(cli, control):
+    """asyncio's own handler cancels only the first Ctrl-C and turns the next ones into a KeyboardInterrupt
+    that ended the chat: every one must stop just the turn."""
+    control.seed_tokenset(cli.user["user_id"], "google-oauth2", [CAL_READ])
+    control.add_fault("google", r"^/calendar/v3/calendars/[^/]+/events$", "latency", method="GET", delay_ms=8000,
+                      times=10)
+    child = cli.spawn("chat", "--no-browser")
+    child.expect(PROMPT)
+    for _ in range(3):
+        child.sendline("What's on my calendar tomorrow?")
+        child.expect("Reading your Google Calendar|Thinking")
+        child.expect(pexpect.TIMEOUT, timeout=1.5)  # the read is held by the sandbox now
+        child.sendintr()
+        child.expect(r"Interrupted\.")
+        child.expect(PROMPT)
+    control.clear_faults()
+    child.sendline("What's on my calendar tomorrow?")
+    child.expect("Team standup")
+    child.expect(PROMPT)
+    assert _quit(child) == 0

@@ -8,12 +8,14 @@ from __future__ import annotations
 import importlib.util
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
+from types import SimpleNamespace
 
 import pytest
-from linking_helpers import ASK, TESTS, TTL
+from linking_helpers import APP_URL, ASK, TESTS, TTL
 
 
 def _mcp_conftest():
@@ -39,7 +41,8 @@ def _free_port() -> int:
 def linking_server(sandbox, tmp_path_factory):
     from sandbox.langgraph_dev import LangGraphDev
 
-    env = dict(sandbox.env, VAULT_AGENT_TIMEZONE="Asia/Tokyo", VAULT_AGENT_LINK_PAGE_TTL_SECONDS=str(TTL))
+    env = dict(sandbox.env, VAULT_AGENT_TIMEZONE="Asia/Tokyo", VAULT_AGENT_LINK_PAGE_TTL_SECONDS=str(TTL),
+               VAULT_AGENT_APP_URL=APP_URL)
     with LangGraphDev(env, workdir=tmp_path_factory.mktemp("langgraph-linking")) as server:
         yield {"url": server.url}
 
@@ -51,8 +54,8 @@ def linking_mcp(sandbox, tmp_path_factory):
         yield server
 
 
-@pytest.fixture
-async def cli_surface(sandbox, tmp_path, control):
+@asynccontextmanager
+async def cli_surface_for(sandbox, tmp_path, control, **settings: str) -> AsyncIterator[Surface]:
     """The chat's own callback handling (`Chat._on_callback` behind its `CallbackReceiver`), on a free port."""
     from agent.cli.chat import Chat
     from agent.cli.runtime import CliRuntime
@@ -62,11 +65,12 @@ async def cli_surface(sandbox, tmp_path, control):
     from auth.settings import Settings
     from tools.services import Services
 
-    settings = Settings(_env_file=None, **{k.lower(): v for k, v in sandbox.env.items()},
-                        auth0_callback_url=f"http://127.0.0.1:{_free_port()}/callback",
-                        vault_agent_db_url=f"sqlite:///{tmp_path / 'cli.sqlite'}")
-    async with open_persistence(settings) as persistence:
-        services = Services.create(settings, persistence.store)
+    values = {k.lower(): v for k, v in sandbox.env.items()}
+    values.update(auth0_callback_url=f"http://127.0.0.1:{_free_port()}/callback",
+                  vault_agent_db_url=f"sqlite:///{tmp_path / 'cli.sqlite'}", **settings)
+    configured = Settings(_env_file=None, **values)
+    async with open_persistence(configured) as persistence:
+        services = Services.create(configured, persistence.store)
         chats: list[Chat] = []
 
         async def pause(user: dict) -> str:
@@ -74,7 +78,7 @@ async def cli_surface(sandbox, tmp_path, control):
             me = UserCredentials(user["user_id"], tokens["id_token"], refresh_token=tokens["refresh_token"])
             session = AgentSession(services, persistence, me, timezone="UTC")
             session.linker.ttl_seconds = TTL
-            chat = Chat(CliRuntime(settings, None), session, open_browser=False)
+            chat = Chat(CliRuntime(configured, None), session, open_browser=False)
             await chat.receiver.start()
             chats.append(chat)
             pauses = [e async for e in session.stream(str(uuid.uuid4()), ASK) if isinstance(e, AuthorizationNeeded)]
@@ -89,12 +93,17 @@ async def cli_surface(sandbox, tmp_path, control):
 
 
 @pytest.fixture
-def server_surface(linking_server, control):
+async def cli_surface(sandbox, tmp_path, control):
+    async with cli_surface_for(sandbox, tmp_path, control) as surface:
+        yield surface
+
+
+def server_surface_for(server: dict, control) -> Surface:
     from langgraph_sdk import get_client
 
     async def pause(user: dict) -> str:
         tokens = control.session(user["user_id"], audience="https://vault-agent.sandbox/api")
-        client = get_client(url=linking_server["url"], headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        client = get_client(url=server["url"], headers={"Authorization": f"Bearer {tokens['access_token']}"})
         thread = await client.threads.create()
         await client.runs.wait(thread["thread_id"], "agent", input={"messages": [{"role": "user", "content": ASK}]})
         [interrupt] = (await client.threads.get_state(thread["thread_id"]))["interrupts"]
@@ -104,14 +113,18 @@ def server_surface(linking_server, control):
 
 
 @pytest.fixture
-def mcp_surface(linking_mcp, control):
+def server_surface(linking_server, control):
+    return server_surface_for(linking_server, control)
+
+
+def mcp_surface_for(server: dict, control) -> Surface:
     from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
     from mcp_helpers import mcp_client
 
     async def pause(user: dict) -> str:
         """A 2025-11-25 client: the call fails with -32042 carrying the link (2026-07-28 carries the same
         link in its input-required result; the pages behind it are the same)."""
-        async with mcp_client(linking_mcp, control, user["user_id"]) as client:
+        async with mcp_client(server, control, user["user_id"]) as client:
             try:
                 tomorrow = (date.today() + timedelta(days=1)).isoformat()
                 await client.client.call_tool("list_calendar_events", {"start": tomorrow})
@@ -121,6 +134,35 @@ def mcp_surface(linking_mcp, control):
         raise AssertionError("the MCP server did not ask for authorization")
 
     return Surface("mcp", pause)
+
+
+@pytest.fixture
+def mcp_surface(linking_mcp, control):
+    return mcp_surface_for(linking_mcp, control)
+
+
+# -- AUTH0_LINK_MODE=connected_accounts: the same three surfaces -------------------------------------
+@pytest.fixture(scope="package")
+def connected_server(sandbox, tmp_path_factory):
+    from sandbox.langgraph_dev import LangGraphDev
+
+    env = dict(sandbox.env, AUTH0_LINK_MODE="connected_accounts", VAULT_AGENT_TIMEZONE="UTC")
+    with LangGraphDev(env, workdir=tmp_path_factory.mktemp("langgraph-connected-accounts")) as server:
+        yield {"url": server.url}
+
+
+@pytest.fixture(scope="package")
+def connected_mcp(sandbox, tmp_path_factory):
+    db = tmp_path_factory.mktemp("mcp-connected-accounts") / "mcp.sqlite"
+    configured = SimpleNamespace(env=dict(sandbox.env, AUTH0_LINK_MODE="connected_accounts"), control=sandbox.control)
+    with _mcp_conftest().running_mcp_server(configured, db_url=f"sqlite:///{db}") as server:
+        yield server
+
+
+@pytest.fixture
+async def connected_surfaces(sandbox, tmp_path, control, connected_server, connected_mcp) -> AsyncIterator[list]:
+    async with cli_surface_for(sandbox, tmp_path, control, auth0_link_mode="connected_accounts") as cli:
+        yield [cli, server_surface_for(connected_server, control), mcp_surface_for(connected_mcp, control)]
 
 
 @pytest.fixture

@@ -13,3 +13,4 @@ for folder in ("server", "mcp_server"):
 
 ASK = "What's on my calendar tomorrow?"
 TTL = 20.0  # every surface's link lives this long here, so the "expired" row does not wait ten minutes
+APP_URL = "http://app.example/chat"  # the LangGraph server here knows its front end (VAULT_AGENT_APP_URL)

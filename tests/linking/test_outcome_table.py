@@ -13,7 +13,7 @@ import re
 
 import httpx
 import pytest
-from linking_helpers import TTL
+from linking_helpers import APP_URL, TTL
 from server_helpers import open_link_as
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -86,6 +86,11 @@ async def test_one_outcome_one_page_on_every_surface(row, surfaces, sandbox, con
         page = await _play(row, surface, sandbox, control, user)
         seen[surface.name] = (_title(page), page.status_code)
         assert "<script" not in page.text and page.headers["cache-control"] == "no-store"
+        if row != "retry later":  # the end of the flow: the way back to the app, or where to return
+            if surface.name == "server":  # it knows the app's address
+                assert f"href='{APP_URL}'" in page.text and "close this tab" not in page.text
+            else:
+                assert "You can close this tab and return to" in page.text and "href=" not in page.text
     assert set(seen.values()) == {EXPECTED[row]}, seen
 
 

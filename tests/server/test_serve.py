@@ -70,3 +70,46 @@ def test_langgraph_dev_itself_refuses_a_bad_key(sandbox, tmp_path):
         LangGraphDev(dict(sandbox.env, VAULT_AGENT_ENCRYPTION_KEY="short"), workdir=tmp_path).start()
     assert "langgraph dev exited" in str(refused.value)
     assert "vault-agent server: VAULT_AGENT_ENCRYPTION_KEY is not a 32-byte" in str(refused.value)
+
+
+def test_make_server_engine_aegra_runs_n_processes_on_one_port(sandbox, tmp_path, new_database, aegra_ready):
+    """`make server ENGINE=aegra WORKERS=2`: the database migrated once, two processes behind one port,
+    requests authenticated, `/internal/*` refused; refused with one line without a PostgreSQL URL."""
+    import secrets
+    import time
+
+    import httpx
+
+    from sandbox.aegra import PYTHON
+
+    command = [str(PYTHON), "-m", "agent.serve", "--engine", "aegra", "--workers", "2"]
+    refused = subprocess.run([*command, "--port", "0"], cwd=ROOT, env=_env(sandbox, VAULT_AGENT_DB_URL=""),
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "VAULT_AGENT_DB_URL must be a postgresql:// URL" in refused.stderr
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tag = secrets.token_hex(4)
+    with new_database() as database_url:
+        env = _env(sandbox, VAULT_AGENT_DB_URL=database_url, VAULT_AGENT_STATE_DIR=str(tmp_path / "state"),
+                   REDIS_CHANNEL_PREFIX=f"vault-agent-test:{tag}:run:", WORKER_QUEUE_KEY=f"vault-agent-test:{tag}:jobs")
+        log = open(tmp_path / "server.log", "w")
+        server = subprocess.Popen([*command, "--port", str(port)], cwd=ROOT, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT)
+        try:
+            text = ""
+            for _ in range(600):
+                text = (tmp_path / "server.log").read_text()
+                if text.count("Application startup complete") >= 2 or server.poll() is not None:
+                    break
+                time.sleep(0.2)
+            assert text.count("Application startup complete") == 2, text[-3000:]
+            assert "Traceback" not in text and "FutureWarning" not in text  # no migration race, quiet
+            url = f"http://127.0.0.1:{port}"
+            assert httpx.get(url + "/health").status_code == 200
+            assert httpx.post(url + "/threads", json={}).status_code == 401
+            assert httpx.post(url + "/internal/truncate", json={}).status_code == 404
+        finally:
+            server.terminate()
+            server.wait(30)
