@@ -24,6 +24,10 @@ from .snapshot import write
 WAIT = 10.0  # seconds a joining process waits for the owner to serve
 
 
+class SandboxUnavailable(Exception):
+    """Another process holds the sandbox of this state directory but does not serve it."""
+
+
 class SharedSandbox:
     """`env` points at the sandbox; `stop()` stops it if this process serves it (and lets go of it)."""
 
@@ -51,22 +55,26 @@ class SharedSandbox:
 
         deadline = time.monotonic() + WAIT
         while True:
-            with contextlib.suppress(OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError, httpx.HTTPError):
                 env = json.loads((self.folder / "env.json").read_text())
                 httpx.get(env["SANDBOX_CONTROL_URL"] + "/control/config", timeout=1).raise_for_status()
                 self.env = env
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError("the local sandbox another vault-agent started does not answer")
+                raise SandboxUnavailable(f"The local sandbox another vault-agent serves (see {self.folder}) does "
+                                         "not answer: quit the other vault-agent and try again.")
             time.sleep(0.1)
         threading.Thread(target=self._take_over, name="vault-agent-sandbox-takeover", daemon=True).start()
         return self
 
     def _take_over(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_EX)  # returns once the owner has saved its world and exited
-        with self._guard:
-            if not self._stopped.is_set():
-                self.serve()
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)  # returns once the owner has saved its world and exited
+            with self._guard:
+                if not self._stopped.is_set():
+                    self.serve()
+        except Exception:  # noqa: BLE001 - then this process's calls fail with one line, as without a takeover
+            pass
 
     def stop(self) -> None:
         with self._guard:

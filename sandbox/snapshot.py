@@ -7,25 +7,37 @@ signing keys (so a stored session stays valid), refresh tokens, linked identitie
 calendars and repositories — and the ports it first chose, so issuers and callback URLs stay the same.
 The request log, injected faults and the model's transcript are test aids and are not kept.
 
-The file is a pickle: it is written and read only by this user's own sandbox, in the 0700 state
-directory, with mode 0600 (the same trust as the SQLite file of the user's conversations beside it).
+A world saved by other sandbox code (an upgrade) is not loaded: the demo starts afresh. The file is a
+pickle: it is written and read only by this user's own sandbox, in the 0700 state directory, with mode
+0600 (the same trust as the SQLite file of the user's conversations beside it).
 The tests' sandbox passes no state directory and stays in memory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pickle
 import secrets
 from pathlib import Path
 from typing import Any
 
-VERSION = 1
+
+@functools.cache
+def version() -> str:
+    """The sandbox's code, fingerprinted: a world pickled by other code (an upgrade) may lack attributes
+    this code relies on, so it is not loaded — the demo starts with a fresh world instead."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(source.name.encode() + source.read_bytes())
+    return digest.hexdigest()
 
 
 def load(path: Path) -> dict[str, Any] | None:
-    """What `save()` wrote, or None for no usable snapshot (missing, unreadable, another version)."""
+    """What `dumps()` made, or None for no usable snapshot (missing, unreadable, other code's)."""
     try:
         with open(path, "rb") as file:
             data = pickle.load(file)
@@ -33,12 +45,12 @@ def load(path: Path) -> dict[str, Any] | None:
         return None
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
         return None  # from an older sandbox: start a fresh world rather than fail
-    return data if isinstance(data, dict) and data.get("version") == VERSION else None
+    return data if isinstance(data, dict) and data.get("version") == version() else None
 
 
 def dumps(**parts: Any) -> bytes:
     """The snapshot's bytes (taken on the sandbox's event loop, where nothing mutates meanwhile)."""
-    return pickle.dumps({"version": VERSION, **parts}, protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps({"version": version(), **parts}, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def write(path: Path, data: bytes) -> None:

@@ -314,6 +314,7 @@ class Chat:
             console.print("[dim]That is not the address of an authorization answer (it has no state=…); "
                           "paste the whole address from the browser's address bar.[/dim]")
             return
+        await self.ready()  # the loader's imports first (see _command)
         from agent.pages import outcome_words
         from auth.linking import Failed, LinkOutcome, WrongAccount
 
@@ -506,26 +507,25 @@ class Chat:
         if name == "/new":
             self.thread_id = str(uuid.uuid4())
             console.print(f"[dim]New conversation {self.thread_id}[/dim]")
-        elif name == "/threads":
-            from .commands import print_threads
+            return None
+        if name == "/resume" and (not arg or " " in arg):
+            raise CliError("Usage: /resume THREAD — /threads lists your conversations.")
+        if name not in ("/threads", "/resume", "/connections", "/unlink"):
+            raise CliError(f"Unknown command {clip(name)} — /help lists the commands.")
+        # The agent finishes loading before a command imports what it needs: the loader imports in a thread,
+        # and two threads importing one library at once can break its circular imports (authlib's did).
+        session = await self.ready()
+        from .commands import print_connections, print_threads, resolve_provider, unlink
 
-            print_threads(await (await self.ready()).threads())
+        if name == "/threads":
+            print_threads(await session.threads())
         elif name == "/resume":
-            if not arg or " " in arg:
-                raise CliError("Usage: /resume THREAD — /threads lists your conversations.")
             if await self.resume_thread(arg) is None:
                 raise CliError(f"No conversation {shown(arg)}: /threads lists yours. (Still in {self.thread_id}.)")
         elif name == "/connections":
-            from .commands import print_connections
-
-            await print_connections(self.runtime, (await self.ready()).user)
-        elif name == "/unlink":
-            from .commands import resolve_provider, unlink
-
-            resolve_provider(arg, "/unlink PROVIDER")  # a usage line before anything slow
-            session = await self.ready()
+            await print_connections(self.runtime, session.user)
+        else:
+            resolve_provider(arg, "/unlink PROVIDER")
             connection = await unlink(self.runtime, session.user, arg)
             session.services.vault.invalidate(session.user, connection)
-        else:
-            raise CliError(f"Unknown command {clip(name)} — /help lists the commands.")
         return None

@@ -92,7 +92,12 @@ def ensure_sandbox(runtime: CliRuntime) -> CliRuntime:
 
         # One world per state dir, kept on disk and shared with every vault-agent running meanwhile:
         # what `connections connect` linked, the next command (and the next chat) still sees.
-        runtime.sandbox = open_shared(runtime.settings.vault_agent_state_dir)
+        from sandbox.shared import SandboxUnavailable
+
+        try:
+            runtime.sandbox = open_shared(runtime.settings.vault_agent_state_dir)
+        except SandboxUnavailable as exc:
+            raise CliError(str(exc)) from None
         os.environ.update(runtime.sandbox.env)
         runtime.settings = Settings()
         _check(runtime)

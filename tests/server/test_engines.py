@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
 CAL_WRITE = "https://www.googleapis.com/auth/calendar.events"
 EVENTS_PATH = r"^/calendar/v3/calendars/[^/]+/events$"
+ISSUES_PATH = r"^/repos/[^/]+/[^/]+/issues$"
 
 
 async def test_pause_click_and_the_callback_resumes(engine_server, control, user):
@@ -155,6 +156,7 @@ async def test_kill_9_of_the_executing_process_the_other_finishes_with_one_event
                 break
             await asyncio.sleep(0.5)
         assert finished["status"] == "success"
+        assert _picked_up(aegra, 1 - executing, run["run_id"])  # re-executed by the other process
         await _until(lambda: len(_posts(control)) == 2, "both inserts answered")
         assert sorted(r["status"] for r in _posts(control)) == [200, 409]
         events = [e for e in control.provider_data(user["user_id"])["events"] if e.get("summary") == title]
@@ -181,11 +183,15 @@ def _posts(control) -> list[dict]:
     return [r for r in control.requests("google") if r["method"] == "POST" and "/events" in r["path"]]
 
 
+def _picked_up(aegra: Aegra, process: int, run_id: str) -> bool:
+    return any("Worker picked up run" in line and run_id in line
+               for line in aegra.logs[process].read_text(errors="replace").splitlines())
+
+
 async def _process_executing(aegra: Aegra, run_id: str) -> int:
     for _ in range(300):
-        for i, log in enumerate(aegra.logs):
-            if any("Worker picked up run" in line and run_id in line
-                   for line in log.read_text(errors="replace").splitlines()):
+        for i in range(len(aegra.logs)):
+            if _picked_up(aegra, i, run_id):
                 return i
         await asyncio.sleep(0.1)
     raise AssertionError("no process picked up the run")
@@ -197,3 +203,37 @@ async def _until(check, what: str, attempts: int = 400) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_kill_9_of_the_executing_process_the_other_finishes_with_one_issue(aegra_server, control, user):
+    """The same recovery for a GitHub issue: the intent recorded before the POST (in the engine's store) and
+    the hidden marker in the body make the re-executed tool find the issue the dead process opened."""
+    aegra: Aegra = aegra_server["aegra"]
+    control.seed_tokenset(user["user_id"], "github", ["repo"])
+    control.clear_requests()
+    control.add_fault("github", ISSUES_PATH, "latency", method="POST", delay_ms=4000, times=1)
+    login, title = user["github"]["login"], f"Kill {uuid.uuid4().hex[:6]}"
+    client, _ = client_for(aegra_server, control, user)
+    thread = await client.threads.create()
+    run = await client.runs.create(thread["thread_id"], "agent", input={"messages": [
+        {"role": "user", "content": f'Open an issue "{title}" in {login}/vault-agent-demo'}]})
+
+    executing = await _process_executing(aegra, run["run_id"])
+    await _until(lambda: any("/oauth/token" in r["path"] for r in control.requests("auth0")), "Token Vault exchange")
+    await asyncio.sleep(1.0)  # the POST is now in flight (the sandbox holds it for 4 s)
+    aegra.kill(executing)
+    try:
+        survivor = get_client(url=aegra.urls[1 - executing], headers=client.http.client.headers)
+        for _ in range(300):
+            finished = await survivor.runs.get(thread["thread_id"], run["run_id"])
+            if finished["status"] not in ("pending", "running"):
+                break
+            await asyncio.sleep(0.5)
+        assert finished["status"] == "success"
+        assert _picked_up(aegra, 1 - executing, run["run_id"])  # re-executed by the other process
+        await asyncio.sleep(4)  # any POST still held by the sandbox lands
+        issues = [i for i in control.provider_data(user["user_id"])["issues"]["vault-agent-demo"] if i["title"] == title]
+        assert len(issues) == 1 and "<!-- vault-agent:" in issues[0]["body"]
+        assert title in (await messages(survivor, thread["thread_id"]))[-1]["content"]
+    finally:
+        aegra.start_process(executing)
