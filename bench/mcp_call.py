@@ -145,17 +145,26 @@ def _ratio(value: float, floor: float) -> str:
 
 
 def report(samples: dict[str, list[tuple[float, float]]]) -> str:
+    """The table: per row, the repeats' spread; then protected ÷ bare, of the medians and per repeat (the two
+    rows of one repeat run back to back, so the per-repeat ratio shares that moment's load)."""
     lines = ["| protocol | tool | wall ms per call (min / med / max) | server CPU ms per call (min / med / max) "
-             "| × bare (wall, med) | × bare (server CPU, med) |", "| --- | --- | --- | --- | --- | --- |"]
+             "| × bare (wall, med) | × bare (server CPU, med) | × bare per repeat, server CPU (min / med / max) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for version in VERSIONS:
-        bare_wall = statistics.median(w for w, _ in samples[f"{version} {BARE}"])
-        bare_cpu = statistics.median(c for _, c in samples[f"{version} {BARE}"])
+        bare = samples[f"{version} {BARE}"]
+        bare_wall = statistics.median(w for w, _ in bare)
+        bare_cpu = statistics.median(c for _, c in bare)
         for tool, label in ((BARE, "bare"), ("list_github_repositories", "**protected**")):
-            walls = sorted(w for w, _ in samples[f"{version} {tool}"])
-            cpus = sorted(c for _, c in samples[f"{version} {tool}"])
+            rows = samples[f"{version} {tool}"]
+            walls = sorted(w for w, _ in rows)
+            cpus = sorted(c for _, c in rows)
+            paired = sorted(c / b for (_, c), (_, b) in zip(rows, bare, strict=True) if b > 0)
+            per_repeat = (f"{paired[0]:.2f} / {statistics.median(paired):.2f} / {paired[-1]:.2f}×"
+                          if paired and tool != BARE else "—")
             lines.append(f"| {version} | {label} | {walls[0]:.2f} / {statistics.median(walls):.2f} / {walls[-1]:.2f} "
                          f"| {cpus[0]:.2f} / {statistics.median(cpus):.2f} / {cpus[-1]:.2f} "
-                         f"| {_ratio(statistics.median(walls), bare_wall)} | {_ratio(statistics.median(cpus), bare_cpu)} |")
+                         f"| {_ratio(statistics.median(walls), bare_wall)} | {_ratio(statistics.median(cpus), bare_cpu)} "
+                         f"| {per_repeat} |")
     return "\n".join(lines)
 
 
