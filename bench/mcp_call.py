@@ -14,7 +14,7 @@ repeat:
 Both go through the same transport, bearer-token check (JWT signature against the tenant's JWKS) and
 dispatch, on protocol 2026-07-28 (one stateless POST per call) and 2025-11-25 (a session). Reported: wall ms
 per call (min / median / max of the repeats' medians) and the process's CPU ms per call, and the ratio
-protected / bare of the medians.
+protected / bare of the medians and per repeat.
 """
 
 from __future__ import annotations
@@ -173,5 +173,5 @@ if __name__ == "__main__":
         asyncio.run(_serve(sys.argv[2], int(sys.argv[3]), sys.stdin.readline().strip()))
         sys.exit(0)
     args = [int(a) for a in sys.argv[1:3]]
-    calls, repeats = (args + [200, 5][len(args):])[:2]
+    calls, repeats = (args + [300, 7][len(args):])[:2]
     print(report(asyncio.run(run(calls, repeats))))

@@ -8,7 +8,7 @@ outages as sentences) and their write paths are the very same code as in the age
 
 Per call, the node validates the arguments with the tool's own schema and awaits the tool's coroutine,
 rather than going through LangChain's `ainvoke`: that layer's callback set-up, tracing hooks and
-signature/type-hint inspection (≈ 0.3 ms of CPU per call, `bench/mcp_call.py`) do nothing on this path —
+signature/type-hint inspection (≈ 0.35 ms of CPU per call, `bench/README.md`) do nothing on this path —
 no callbacks are configured and the text is all that is kept — and what matters is the same either way:
 the same validation (a `ValidationError` for bad arguments), the same injected call id, the same function.
 The graph itself stays: it is what gives the tools their runtime (`get_runtime()`, `get_config()`).
