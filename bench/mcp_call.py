@@ -37,7 +37,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent, Tool
 
-from agent.mcp_server.app import VaultMCP
+from agent.mcp_server.app import VaultMCP, freeze_startup_heap
 from auth.credentials import UserCredentials
 from auth.settings import Settings
 from sandbox.runner import SandboxProcess
@@ -76,8 +76,9 @@ async def _serve(base: str, port: int, provider_token: str) -> None:
     async with Services.create(settings, InMemoryStore()) as services:
         server = BenchMCP(settings, base, services=services, state_key=b"k" * 32)
         server.provider_token = provider_token
-        await uvicorn.Server(uvicorn.Config(server.app(), host="127.0.0.1", port=port, log_level="warning",
-                                            access_log=False)).serve()
+        config = uvicorn.Config(server.app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        freeze_startup_heap()  # as `serve()` does
+        await uvicorn.Server(config).serve()
 
 
 async def _time_calls(url: str, token: str, version: str, tool: str, calls: int,

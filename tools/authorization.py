@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from .providers import find
@@ -71,7 +72,8 @@ class AuthorizationRequest:
         words = _md_text(", ".join(provider.describe(self.scopes) if provider else self.scopes))
         more = "more " if self.reason == "insufficient_scope" else ""
         tool = f"`{self.tool}`" if self.tool and "`" not in self.tool else _md_text(self.tool or "the request")
-        sentence = f"The assistant needs {more}access to your {label} to run {tool}: {words}."
+        # No scope (GitHub's public reads) means no words: no dangling ": ." after the tool.
+        sentence = f"The assistant needs {more}access to your {label} to run {tool}" + (f": {words}." if words else ".")
         link = f"[Allow {more}access to {label}]({_md_url(self.authorize_url)})"
         until = _clock(self.expires_at)
         description = (f"{sentence}\n\n{link} (the link works until {until}).\n\n"
@@ -158,9 +160,15 @@ def _md_url(url: str) -> str:
 
 
 def _clock(expires_at: str) -> str:
-    """"2026-11-25T10:00:00Z" → "10:00 UTC" (the value as it came when it is not that shape)."""
-    date, _, time = expires_at.partition("T")
-    return f"{time[:5]} UTC" if date and time.endswith("Z") else expires_at
+    """"2026-11-25T10:00:00Z" → "Wed 25 Nov 10:00 UTC" (the value as it came when it is not that shape).
+    The day is part of it: a server link lives a day, and "10:00 UTC" alone read as "expires now"."""
+    try:
+        moment = datetime.fromisoformat(expires_at)
+    except ValueError:
+        return expires_at
+    if moment.utcoffset() is None or moment.utcoffset().total_seconds():
+        return expires_at
+    return moment.strftime("%a %d %b %H:%M UTC")
 
 
 def resume_map(interrupts: Iterable[Any], state: str, status: Status) -> dict[str, dict[str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,27 @@ async def test_real_interrupt_values_validate(harness, control):
         assert action["description"].startswith("The assistant needs ")
         link = re.search(r"\[Allow [^\]]+\]\(([^)]+)\)", action["description"]).group(1)
         assert link == value["authorize_url"] and action["args"]["authorize"].endswith(f"({link})")
+        # The card names the day the link stops working, not only the time (a link lives a day).
+        until = datetime.fromisoformat(value["expires_at"])
+        assert action["args"]["link works until"] == until.strftime("%a %d %b %H:%M UTC")
+        assert f"works until {until:%a %d %b %H:%M} UTC" in action["description"]
+
+
+def test_the_card_shows_the_expiry_day_and_keeps_a_value_it_cannot_read():
+    for expires_at, shown in (("2026-11-25T10:00:00Z", "Wed 25 Nov 10:00 UTC"),
+                              ("2026-11-25T10:00:00+02:00", "2026-11-25T10:00:00+02:00"),
+                              ("tomorrow", "tomorrow")):
+        request = AuthorizationRequest("google-oauth2", ["read"], "https://x.example/link/s", "s", expires_at, "t", "")
+        assert request.to_json()["action_requests"][0]["args"]["link works until"] == shown
+
+
+def test_a_request_without_scopes_reads_as_a_sentence():
+    """GitHub's public reads ask no scope: the card says what is needed without an empty list."""
+    request = AuthorizationRequest("github", [], "https://x.example/link/s", "s", "2026-11-25T10:00:00Z",
+                                   "list_github_repositories", "")
+    [action] = request.to_json()["action_requests"]
+    assert action["args"]["request"] == \
+        "The assistant needs access to your GitHub to run `list_github_repositories`."
 
 
 def test_the_interrupt_schema_refuses_a_value_without_the_review_request():
