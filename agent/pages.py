@@ -5,13 +5,15 @@ surface.
 
 Everything shown is escaped, the page is never cached and never leaks its URL (which carries `state` and
 `code`) as a referrer. The last page of a flow offers the way back to the app when its address is
-configured (`VAULT_AGENT_APP_URL`), and says to return there otherwise.
+configured (`VAULT_AGENT_APP_URL`, where `{thread_id}` names the conversation), and says to return there
+otherwise.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from html import escape
+from urllib.parse import quote
 
 from starlette.responses import HTMLResponse
 
@@ -91,4 +93,11 @@ def outcome_page(outcome: LinkOutcome, *, label: str = "", next_step: str = "", 
         parts.append(f"You can close this tab and return to {return_to}.")
     headers = {"retry-after": "2"} if isinstance(outcome, RetryLater) else None
     return page(look.title, "\n\n".join(p for p in parts if p), look.status, headers=headers,
-                back_url=app_url if final else "")
+                back_url=back_to(app_url, outcome) if final else "")
+
+
+def back_to(app_url: str, outcome: LinkOutcome) -> str:
+    """`app_url` with `{thread_id}` standing for the conversation the link belongs to, so the way back
+    opens that conversation (Agent Chat UI: `http://localhost:3000/?threadId={thread_id}`) rather than a
+    new one; empty when the link names no thread."""
+    return app_url.replace("{thread_id}", quote(outcome.thread_id or "", safe=""))

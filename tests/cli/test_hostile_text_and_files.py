@@ -76,7 +76,7 @@ def test_ctrl_c_while_the_agent_starts_is_one_line_and_the_chat_goes_on(cli, con
     control.seed_tokenset(cli.user["user_id"], "google-oauth2", [CAL_READ])
     cli.env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
     # Start-up refreshes the session: hold that answer so "Starting the agent…" is surely on screen.
-    control.add_fault("auth0", "^/oauth/token$", "latency", method="POST", delay_ms=4000, times=1,
+    control.add_fault("auth0", "^/oauth/token$", "latency", method="POST", delay_ms=8000, times=1,
                       grant_type="refresh_token")
     login = cli.spawn("whoami")  # a stored session first, so that the chat's start-up refreshes it
     login.expect(pexpect.EOF)

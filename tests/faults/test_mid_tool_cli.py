@@ -39,11 +39,13 @@ def _messages(term, settings, control, user, thread: str) -> list:
 
 
 def _write_in_flight(term, control, child, title: str) -> None:
-    control.add_fault("google", EVENTS_PATH, "latency", method="POST", delay_ms=3000, times=1)
+    # Long enough that a loaded machine cannot finish the insert before the test acts on it (it waits for the
+    # in-flight insert to land later, not for the whole delay).
+    control.add_fault("google", EVENTS_PATH, "latency", method="POST", delay_ms=8000, times=1)
     child.sendline(f'Create an event "{title}" tomorrow at 3pm')
     child.expect("Creating a calendar event")
     _until(lambda: _successful_exchanges(control) >= 1, "the tool got its Google token")
-    time.sleep(0.5)  # the insert now waits in the sandbox's 3-second latency
+    time.sleep(0.5)  # the insert now waits in the sandbox's 8-second latency
 
 
 def _one_event_two_posts(control, user, title: str) -> None:

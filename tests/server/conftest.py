@@ -15,10 +15,12 @@ from sandbox.aegra import PYTHON as AEGRA_PYTHON
 from sandbox.aegra import Aegra, redis_reachable
 from sandbox.langgraph_dev import LangGraphDev
 
+APP_URL = "http://app.example/?threadId={thread_id}"  # the front end's address for one conversation (Agent Chat UI's)
+
 
 @pytest.fixture(scope="session")
 def langgraph_server(sandbox, tmp_path_factory):
-    env = dict(sandbox.env, VAULT_AGENT_TIMEZONE="UTC")
+    env = dict(sandbox.env, VAULT_AGENT_TIMEZONE="UTC", VAULT_AGENT_APP_URL=APP_URL)
     with LangGraphDev(env, workdir=tmp_path_factory.mktemp("langgraph-dev")) as server:
         yield {"url": server.url, "workdir": server.workdir, "log": server.log_path, "dev": server,
                "engine": "langgraph-dev", "callback_url": server.url}

@@ -1,5 +1,6 @@
 """What a second user of the same server can and cannot do: assistants are read-only, `metadata.owner`
-is the server's, threads cannot be planted or taken over, and threads that runs create are owned."""
+is the server's, threads cannot be planted or taken over, and threads that runs create are owned — on
+both engines (`langgraph dev`, Aegra)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from server_helpers import client_for
 HELLO = {"messages": [{"role": "user", "content": "hello"}]}
 
 
-async def test_assistants_are_read_only(langgraph_server, control, user):
-    owner, _ = client_for(langgraph_server, control, user)
-    other, session = client_for(langgraph_server, control, control.create_user())
+async def test_assistants_are_read_only(engine_server, control, user):
+    owner, _ = client_for(engine_server, control, user)
+    other, session = client_for(engine_server, control, control.create_user())
     [assistant] = await other.assistants.search(graph_id="agent")
     before = await owner.assistants.get(assistant["assistant_id"])
 
@@ -27,7 +28,7 @@ async def test_assistants_are_read_only(langgraph_server, control, user):
     with pytest.raises(PermissionDeniedError):
         await other.assistants.create("agent", config={"recursion_limit": 1})
     headers = {"Authorization": f"Bearer {session['access_token']}"}
-    crons = httpx.post(langgraph_server["url"] + "/runs/crons", headers=headers,
+    crons = httpx.post(engine_server["url"] + "/runs/crons", headers=headers,
                        json={"assistant_id": "agent", "schedule": "* * * * *", "input": HELLO})
     assert crons.status_code == 403
 
@@ -37,16 +38,17 @@ async def test_assistants_are_read_only(langgraph_server, control, user):
     assert (await owner.threads.get(thread["thread_id"]))["status"] == "idle"  # everyone's runs unaffected
 
 
-async def test_owner_metadata_is_the_servers(langgraph_server, control, user):
-    victim, _ = client_for(langgraph_server, control, user)
-    attacker, _ = client_for(langgraph_server, control, control.create_user())
+async def test_owner_metadata_is_the_servers(engine_server, control, user):
+    victim, _ = client_for(engine_server, control, user)
+    attacker, _ = client_for(engine_server, control, control.create_user())
 
     planted = await attacker.threads.create(metadata={"owner": user["user_id"], "note": "re-authorize at evil"})
     assert planted["metadata"]["owner"] != user["user_id"]
     with pytest.raises(PermissionDeniedError):
         await attacker.threads.update(planted["thread_id"], metadata={"owner": user["user_id"]})
-    copied = await attacker.threads.copy(planted["thread_id"])
-    assert copied["metadata"]["owner"] == planted["metadata"]["owner"]
+    if engine_server["engine"] == "langgraph-dev":  # Aegra serves no thread copy (404)
+        copied = await attacker.threads.copy(planted["thread_id"])
+        assert copied["metadata"]["owner"] == planted["metadata"]["owner"]
     await attacker.threads.update(planted["thread_id"], metadata={"note": "still mine"})  # other keys: fine
 
     victims_threads = await victim.threads.search(limit=100)
@@ -55,9 +57,9 @@ async def test_owner_metadata_is_the_servers(langgraph_server, control, user):
         await victim.threads.get(planted["thread_id"])
 
 
-async def test_threads_cannot_be_planted_or_taken_over(langgraph_server, control, user):
-    victim, _ = client_for(langgraph_server, control, user)
-    attacker, _ = client_for(langgraph_server, control, control.create_user())
+async def test_threads_cannot_be_planted_or_taken_over(engine_server, control, user):
+    victim, _ = client_for(engine_server, control, user)
+    attacker, _ = client_for(engine_server, control, control.create_user())
     theirs = await victim.threads.create()
 
     with pytest.raises(ConflictError):  # the same id: a conflict, not a takeover
@@ -72,9 +74,9 @@ async def test_threads_cannot_be_planted_or_taken_over(langgraph_server, control
     assert (await victim.threads.get(theirs["thread_id"]))["metadata"]["owner"] == user["user_id"]
 
 
-async def test_threads_created_by_runs_belong_to_the_caller(langgraph_server, control, user):
-    creator, _ = client_for(langgraph_server, control, user)
-    other, _ = client_for(langgraph_server, control, control.create_user())
+async def test_threads_created_by_runs_belong_to_the_caller(engine_server, control, user):
+    creator, _ = client_for(engine_server, control, user)
+    other, _ = client_for(engine_server, control, control.create_user())
 
     thread_id = str(uuid.uuid4())
     result = await creator.runs.wait(thread_id, "agent", input=HELLO, if_not_exists="create",
@@ -95,9 +97,9 @@ async def test_threads_created_by_runs_belong_to_the_caller(langgraph_server, co
     assert stateless["messages"][-1]["type"] == "ai"
 
 
-async def test_store_is_per_user(langgraph_server, control, user):
-    mine, _ = client_for(langgraph_server, control, user)
-    other, _ = client_for(langgraph_server, control, control.create_user())
+async def test_store_is_per_user(engine_server, control, user):
+    mine, _ = client_for(engine_server, control, user)
+    other, _ = client_for(engine_server, control, control.create_user())
     await mine.store.put_item([user["user_id"], "notes"], "k", {"v": 1})
     assert (await mine.store.get_item([user["user_id"], "notes"], "k"))["value"] == {"v": 1}
     with pytest.raises(PermissionDeniedError):

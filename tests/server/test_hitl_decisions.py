@@ -141,3 +141,33 @@ async def test_a_stale_decision_never_answers_the_next_question(langgraph_server
     github = await pause(client, thread["thread_id"],
                          {"messages": [{"role": "user", "content": "List my GitHub repositories"}]})
     assert github["connection"] == "github"
+
+
+async def test_two_accounts_at_once_the_ui_resume_is_refused_and_link_then_reject_finishes(langgraph_server,
+                                                                                          control, user):
+    """README › Agent Chat UI, *Limit*: two pauses at once. The UI's resume names no interrupt, so LangGraph
+    refuses it and nothing changes; answering one link resumes that interrupt by its id, and the UI's
+    Reject then reaches the one left: the thread finishes with what ran and the declined sentence."""
+    client, _ = client_for(langgraph_server, control, user)
+    thread = await client.threads.create()
+    ask = {"messages": [{"role": "user", "content": "What's on my calendar tomorrow and list my GitHub repos"}]}
+    await client.runs.wait(thread["thread_id"], "agent", input=ask)
+    pending = (await client.threads.get_state(thread["thread_id"]))["interrupts"]
+    assert sorted(i["value"]["connection"] for i in pending) == ["github", "google-oauth2"]
+
+    errors = [part.data async for part in client.runs.stream(
+        thread["thread_id"], "agent", input={}, command={"resume": APPROVE}, stream_mode=STREAM_MODES,
+        stream_resumable=False, on_disconnect="cancel") if part.event == "error"]
+    assert errors and "multiple pending interrupts" in json.dumps(errors)
+    assert len((await client.threads.get_state(thread["thread_id"]))["interrupts"]) == 2  # nothing answered
+
+    [github] = [i["value"] for i in pending if i["value"]["connection"] == "github"]
+    assert httpx.get(control.authorize(github["authorize_url"], user["user_id"]), timeout=60).status_code == 200
+    await wait_idle(client, thread["thread_id"])
+    [left] = (await client.threads.get_state(thread["thread_id"]))["interrupts"]
+    assert left["value"]["connection"] == "google-oauth2"
+
+    shown = await ui_decision(client, thread["thread_id"], {"decisions": [{"type": "reject", "message": "Later."}]})
+    replies = " ".join(m["content"] for m in tool_replies(shown))
+    assert "vault-agent-demo" in replies and "declined access to Google Calendar" in replies
+    assert not shown.get("__interrupt__") and not (await client.threads.get_state(thread["thread_id"]))["interrupts"]

@@ -27,6 +27,8 @@ async def test_another_account_gets_wrong_account_and_the_owner_still_can(langgr
 
     page = await asyncio.to_thread(open_link_as, request["authorize_url"], control, auth0, user["user_id"])
     assert page.status_code == 200 and title(page) == "Access granted"
+    # The way back opens this conversation in the app (VAULT_AGENT_APP_URL with `{thread_id}`).
+    assert f"href='http://app.example/?threadId={thread['thread_id']}'" in page.text
     await wait_idle(client, thread["thread_id"])
     assert "Team standup" in (await messages(client, thread["thread_id"]))[-1]["content"]
 
