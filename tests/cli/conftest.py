@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sys
 from pathlib import Path
 
 import httpx
 import pexpect
 import pytest
+from loopback import callback_port
 
 BIN = Path(sys.executable).parent / "vault-agent"
 URL = re.compile(r"AUTHORIZE_URL (\S+)\s")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Cli:
@@ -51,7 +45,7 @@ def cli(sandbox, control, user, tmp_path):
     env.update({
         "SANDBOX_USER_EMAIL": user["email"], "VAULT_AGENT_STATE_DIR": str(tmp_path / "state"),
         "VAULT_AGENT_CONFIG_DIR": str(tmp_path / "config"), "VAULT_AGENT_TIMEZONE": "UTC",
-        "AUTH0_CALLBACK_URL": f"http://127.0.0.1:{free_port()}/callback",
+        "AUTH0_CALLBACK_URL": f"http://127.0.0.1:{callback_port()}/callback",
         "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm-256color", "COLUMNS": "400",
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
     })

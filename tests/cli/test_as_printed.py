@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,17 +15,12 @@ from urllib.parse import urlsplit
 import httpx
 import pexpect
 import pytest
+from loopback import callback_port
 
 PROMPT = "you ›"
 URL_RE = r"AUTHORIZE_URL (\S+)\s"
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = str(Path(sys.executable).parent)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -37,7 +31,7 @@ def demo(tmp_path):
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and p != VENV_BIN)
     env.update(VAULT_AGENT_STATE_DIR=str(tmp_path / "state"), VAULT_AGENT_CONFIG_DIR=str(tmp_path / "config"),
                PROMPT_TOOLKIT_NO_CPR="1", PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
-               VAULT_AGENT_TIMEZONE="UTC", AUTH0_CALLBACK_URL=f"http://127.0.0.1:{_free_port()}/callback",
+               VAULT_AGENT_TIMEZONE="UTC", AUTH0_CALLBACK_URL=f"http://127.0.0.1:{callback_port()}/callback",
                TERM="xterm-256color", COLUMNS="400")
     transcript = open(tmp_path / "transcript.txt", "w")
 

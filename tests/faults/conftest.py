@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import sys
 from pathlib import Path
 
 import pexpect
 import pytest
+from loopback import callback_port
 
 from auth.linking import AccountLinker
 
@@ -32,12 +32,6 @@ def sqlite_settings(settings, tmp_path):
 
 
 BIN = Path(sys.executable).parent / "vault-agent"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Terminal:
@@ -65,7 +59,7 @@ def term(sandbox, control, user, tmp_path):
     env.update({
         "SANDBOX_USER_EMAIL": user["email"], "VAULT_AGENT_STATE_DIR": str(tmp_path / "state"),
         "VAULT_AGENT_CONFIG_DIR": str(tmp_path / "config"), "VAULT_AGENT_TIMEZONE": "UTC",
-        "AUTH0_CALLBACK_URL": f"http://127.0.0.1:{_free_port()}/callback",
+        "AUTH0_CALLBACK_URL": f"http://127.0.0.1:{callback_port()}/callback",
         "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm-256color", "COLUMNS": "400",
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
     })

@@ -6,7 +6,6 @@ the link the user would open; the tests answer it the same way on all three."""
 from __future__ import annotations
 
 import importlib.util
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 from linking_helpers import APP_URL, ASK, TESTS, TTL
+from loopback import callback_port
 
 
 def _mcp_conftest():
@@ -29,12 +29,6 @@ def _mcp_conftest():
 class Surface:
     name: str
     pause: Callable[[dict], Awaitable[str]]  # user → the link the user opens
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="package")
@@ -66,7 +60,7 @@ async def cli_surface_for(sandbox, tmp_path, control, **settings: str) -> AsyncI
     from tools.services import Services
 
     values = {k.lower(): v for k, v in sandbox.env.items()}
-    values.update(auth0_callback_url=f"http://127.0.0.1:{_free_port()}/callback",
+    values.update(auth0_callback_url=f"http://127.0.0.1:{callback_port()}/callback",
                   vault_agent_db_url=f"sqlite:///{tmp_path / 'cli.sqlite'}", **settings)
     configured = Settings(_env_file=None, **values)
     async with open_persistence(configured) as persistence:
