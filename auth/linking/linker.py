@@ -136,12 +136,9 @@ class AccountLinker:
         """The link page was opened and `user` signed in just now: the tenant URL for request `state`,
         built with their fresh credentials (`envelope` replaces the kept one when given). An outcome
         instead when the request cannot go on (expired, unknown, another user)."""
-        link = await self.pending.get(state)
-        if link is None:
-            return Failed(None, "unknown_state", "This authorization link is unknown or was already used.")
-        if link.is_expired():
-            await self._consume(state)
-            return Expired(link)
+        link = await self._live(state)
+        if not isinstance(link, PendingLink):
+            return link
         if user.sub != link.user_sub:
             return WrongAccount(link)
         try:
@@ -272,12 +269,9 @@ class AccountLinker:
     async def _complete_locked(self, callback_url: str, query: dict[str, str], state: str,
                                credentials_for: Callable[[PendingLink], UserCredentials | None] | None
                                ) -> LinkOutcome:
-        link = await self.pending.get(state)
-        if link is None:
-            return Failed(None, "unknown_state", "This authorization link is unknown or was already used.")
-        if link.is_expired():
-            await self._consume(state)
-            return Expired(link)
+        link = await self._live(state)
+        if not isinstance(link, PendingLink):
+            return link
         if _base(callback_url) != _base(link.redirect_uri):
             return Failed(None, "bad_request", "The callback arrived on an unexpected redirect URI.")
         if "error" in query:
@@ -382,6 +376,17 @@ class AccountLinker:
             raise LinkingError("exchange_failed", f"The authorization could not be finished: {exc}") from exc
         except InvalidToken as exc:
             raise LinkingError("invalid_id_token", f"The ID token from Auth0 is not valid: {exc}") from exc
+
+    async def _live(self, state: str) -> PendingLink | LinkOutcome:
+        """The pending request for `state`, or the outcome when there is none to act on: unknown (or already
+        used), or expired — an expired one is consumed, since nothing can complete it any more."""
+        link = await self.pending.get(state)
+        if link is None:
+            return Failed(None, "unknown_state", "This authorization link is unknown or was already used.")
+        if link.is_expired():
+            await self._consume(state)
+            return Expired(link)
+        return link
 
     async def _consume(self, state: str) -> None:
         """Single use: forget the pending request once it has been answered for good."""
