@@ -30,8 +30,12 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import httpx
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         os.environ["RUN_MIGRATIONS_ON_STARTUP"] = "false"
+        if args.workers > 1 and (problem := start_alone_once()):
+            print(f"vault-agent server: Aegra did not start: {problem}", file=sys.stderr)
+            return 2
         os.execv(sys.executable, [sys.executable, "-m", "uvicorn", "aegra_api.main:app", "--host", args.host,
                                   "--port", str(args.port), "--workers", str(args.workers), "--no-access-log", *rest])
     private_tree(Path.cwd() / ".langgraph_api")
@@ -152,6 +159,38 @@ def main(argv: list[str] | None = None) -> int:
     os.execv(langgraph, [langgraph, "dev", "--no-browser", *reload, "--host", args.host, "--port", str(args.port),
                          *rest])
     return 0  # not reached
+
+
+def start_alone_once(timeout: float = 300) -> str | None:
+    """Start one Aegra process alone on a spare loopback port until it serves, then stop it.
+
+    At start-up each Aegra process registers the graphs' assistants in the database; on a fresh database N
+    processes starting at once race on that insert, and the loser's duplicate key ends the whole server. One
+    process going first leaves nothing for the N to race on. Returns what went wrong, or None."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen([sys.executable, "-m", "uvicorn", "aegra_api.main:app", "--host", "127.0.0.1",
+                                    "--port", str(port), "--no-access-log"], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and process.poll() is None:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                        return None
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            log.seek(0)
+            lines = [line.strip() for line in log.read().splitlines() if line.strip()]
+            return lines[-1] if lines else "it neither started nor said why"
+        finally:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def aegra_problems(db_url: str, workers: int) -> list[str]:
