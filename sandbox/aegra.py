@@ -81,6 +81,9 @@ class Aegra:
         self.env.update(env)
         self.env.update({
             "AEGRA_CONFIG": str(config or ROOT / "aegra.json"),
+            # The checkout this module is in, whatever the venv's editable install points at (a git worktree
+            # beside the main checkout must serve its own code, not the other's).
+            "PYTHONPATH": str(ROOT),
             "DATABASE_URL": database_url,
             "VAULT_AGENT_DB_URL": database_url,
             "VAULT_AGENT_STATE_DIR": str(self.workdir / "state"),
