@@ -23,7 +23,7 @@ def langgraph_server(sandbox, tmp_path_factory):
     env = dict(sandbox.env, VAULT_AGENT_TIMEZONE="UTC", VAULT_AGENT_APP_URL=APP_URL)
     with LangGraphDev(env, workdir=tmp_path_factory.mktemp("langgraph-dev")) as server:
         yield {"url": server.url, "workdir": server.workdir, "log": server.log_path, "dev": server,
-               "engine": "langgraph-dev", "callback_url": server.url}
+               "engine": "langgraph-dev", "callback_url": server.url, "env": server.env}
 
 
 def aegra_available() -> None:
@@ -44,14 +44,17 @@ def aegra_ready() -> None:
 @pytest.fixture(scope="session")
 def aegra_server(sandbox, tmp_path_factory, new_database):
     """Two Aegra processes sharing PostgreSQL and Redis: requests go to the first, the browser's
-    callback (AUTH0_CALLBACK_URL) lands on the second."""
+    callback (AUTH0_CALLBACK_URL) lands on the second — the server's public address (`callback_url`),
+    the one its link pages are on."""
     aegra_available()
     with new_database() as database_url:
-        server = Aegra(dict(sandbox.env, VAULT_AGENT_TIMEZONE="UTC"), tmp_path_factory.mktemp("aegra"),
+        server = Aegra(dict(sandbox.env, VAULT_AGENT_TIMEZONE="UTC", VAULT_AGENT_APP_URL=APP_URL),
+                       tmp_path_factory.mktemp("aegra"),
                        database_url, processes=2)
         with server:
             yield {"url": server.url, "workdir": server.workdir, "log": server.logs[0], "aegra": server,
-                   "engine": "aegra", "callback_url": server.urls[1], "database_url": database_url}
+                   "engine": "aegra", "callback_url": server.urls[1], "database_url": database_url,
+                   "env": server.env}
 
 
 @pytest.fixture(scope="session", params=["langgraph-dev", "aegra"])

@@ -53,6 +53,18 @@ def persisted_text(workdir: Path) -> str:
     return text
 
 
+def database_text(url: str) -> str:
+    """Every row of every table of the database, as text."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
+            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")]
+        return "".join(bytes(value).decode("latin-1") if isinstance(value, (bytes, memoryview)) else str(value)
+                       for table in tables for row in conn.execute(f"SELECT * FROM {table}") for value in row)
+
+
 def title(page) -> str:
     """The `<title>` of an HTML page (httpx response)."""
     import re

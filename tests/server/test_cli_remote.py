@@ -11,14 +11,14 @@ import httpx
 import pexpect
 
 
-def test_chat_remote_pauses_and_the_server_carries_on(langgraph_server, sandbox, control, user, tmp_path):
+def test_chat_remote_pauses_and_the_server_carries_on(engine_server, sandbox, control, user, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "OPENAI_", "SANDBOX_"))}
     env.update(sandbox.env)
     env.update({"SANDBOX_USER_EMAIL": user["email"], "VAULT_AGENT_STATE_DIR": str(tmp_path),
                 "VAULT_AGENT_CONFIG_DIR": str(tmp_path), "PROMPT_TOOLKIT_NO_CPR": "1",
                 "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
     child = pexpect.spawn(str(Path(sys.executable).parent / "vault-agent"),
-                          ["chat", "--remote", langgraph_server["url"], "--no-browser"], env=env,
+                          ["chat", "--remote", engine_server["url"], "--no-browser"], env=env,
                           encoding="utf-8", codec_errors="replace", timeout=60, dimensions=(60, 400))
     child.expect("you ›")
     child.sendline("What's on my calendar tomorrow?")
@@ -33,7 +33,7 @@ def test_chat_remote_pauses_and_the_server_carries_on(langgraph_server, sandbox,
     child.expect(pexpect.EOF)
 
 
-def test_chat_remote_deny_finishes_without_waiting_out_the_link(langgraph_server, sandbox, control, user, tmp_path):
+def test_chat_remote_deny_finishes_without_waiting_out_the_link(engine_server, sandbox, control, user, tmp_path):
     """Deny used to leave the thread interrupted and the CLI counting down for ten minutes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "OPENAI_", "SANDBOX_"))}
     env.update(sandbox.env)
@@ -41,7 +41,7 @@ def test_chat_remote_deny_finishes_without_waiting_out_the_link(langgraph_server
                 "VAULT_AGENT_CONFIG_DIR": str(tmp_path), "PROMPT_TOOLKIT_NO_CPR": "1",
                 "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
     child = pexpect.spawn(str(Path(sys.executable).parent / "vault-agent"),
-                          ["chat", "--remote", langgraph_server["url"], "--no-browser"], env=env,
+                          ["chat", "--remote", engine_server["url"], "--no-browser"], env=env,
                           encoding="utf-8", codec_errors="replace", timeout=60, dimensions=(60, 400))
     child.expect("you ›")
     child.sendline("What's on my calendar tomorrow?")

@@ -12,7 +12,7 @@ import pexpect
 CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
 
 
-def test_ctrl_c_while_the_server_works_keeps_the_remote_chat(langgraph_server, sandbox, control, user, tmp_path):
+def test_ctrl_c_while_the_server_works_keeps_the_remote_chat(engine_server, sandbox, control, user, tmp_path):
     control.seed_tokenset(user["user_id"], "google-oauth2", [CAL_READ])
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "OPENAI_", "SANDBOX_"))}
     env.update(sandbox.env)
@@ -20,7 +20,7 @@ def test_ctrl_c_while_the_server_works_keeps_the_remote_chat(langgraph_server, s
                 "VAULT_AGENT_CONFIG_DIR": str(tmp_path), "PROMPT_TOOLKIT_NO_CPR": "1",
                 "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
     child = pexpect.spawn(str(Path(sys.executable).parent / "vault-agent"),
-                          ["chat", "--remote", langgraph_server["url"], "--no-browser"], env=env,
+                          ["chat", "--remote", engine_server["url"], "--no-browser"], env=env,
                           encoding="utf-8", codec_errors="replace", timeout=60, dimensions=(60, 400))
     child.expect("you ›")
     control.add_fault("google", r"^/calendar/v3/calendars/[^/]+/events$", "latency", method="GET", delay_ms=8000,

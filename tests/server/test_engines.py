@@ -15,7 +15,7 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import NotFoundError, PermissionDeniedError
-from server_helpers import client_for, messages, pause, wait_idle
+from server_helpers import client_for, database_text, messages, pause, wait_idle
 
 from sandbox.aegra import Aegra
 from sandbox.langgraph_dev import LangGraphDev
@@ -44,7 +44,7 @@ async def test_pause_click_and_the_callback_resumes(engine_server, control, user
     assert len(runs) == 2 and {r["status"] for r in runs} <= {"success", "interrupted"}  # client's, callback's
 
     if engine_server["engine"] == "aegra":  # what Aegra persists (every table) and logs: no token
-        seen = _database_text(engine_server["database_url"])
+        seen = database_text(engine_server["database_url"])
         seen += "".join(log.read_text(errors="replace") for log in engine_server["aegra"].logs)
         for secret in (session["access_token"], session["refresh_token"], session["access_token"].split(".")[1]):
             assert secret not in seen
@@ -164,18 +164,6 @@ async def test_kill_9_of_the_executing_process_the_other_finishes_with_one_event
         assert title in (await messages(survivor, thread["thread_id"]))[-1]["content"]
     finally:
         aegra.start_process(executing)  # the session's server goes on with two processes
-
-
-def _database_text(url: str) -> str:
-    """Every row of every table of the database, as text."""
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
-            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")]
-        return "".join(bytes(value).decode("latin-1") if isinstance(value, (bytes, memoryview)) else str(value)
-                       for table in tables for row in conn.execute(f"SELECT * FROM {table}") for value in row)
 
 
 def _posts(control) -> list[dict]:

@@ -14,8 +14,8 @@ def _tool_results(msgs: list[dict]) -> str:
     return "\n".join(str(m["content"]) for m in msgs if m["type"] == "tool")
 
 
-async def test_another_account_gets_wrong_account_and_the_owner_still_can(langgraph_server, sandbox, control, user):
-    client, _ = client_for(langgraph_server, control, user)
+async def test_another_account_gets_wrong_account_and_the_owner_still_can(engine_server, sandbox, control, user):
+    client, _ = client_for(engine_server, control, user)
     thread = await client.threads.create()
     request = await pause(client, thread["thread_id"])
     intruder = control.create_user()
@@ -33,11 +33,11 @@ async def test_another_account_gets_wrong_account_and_the_owner_still_can(langgr
     assert "Team standup" in (await messages(client, thread["thread_id"]))[-1]["content"]
 
 
-async def test_a_pause_older_than_the_hints_life_still_works(langgraph_server, control, user):
+async def test_a_pause_older_than_the_hints_life_still_works(engine_server, control, user):
     """The tenant refuses an id_token_hint older than its limit when the user opens the link (ten
     minutes; shortened here to two seconds). Any token from the time of the pause is too old by then;
     the link page mints a fresh hint, so the click works."""
-    client, session = client_for(langgraph_server, control, user)
+    client, session = client_for(engine_server, control, user)
     thread = await client.threads.create()
     control.configure(id_token_hint_max_age=2)
     try:
@@ -51,10 +51,10 @@ async def test_a_pause_older_than_the_hints_life_still_works(langgraph_server, c
     assert "Team standup" in (await messages(client, thread["thread_id"]))[-1]["content"]
 
 
-async def test_a_hint_the_tenant_refuses_is_not_a_decline(langgraph_server, control, user):
+async def test_a_hint_the_tenant_refuses_is_not_a_decline(engine_server, control, user):
     """Should the tenant refuse even a fresh hint, the page says Auth0 refused (400, not "declined"), and
     the thread is given a fresh link instead of the declined sentence."""
-    client, _ = client_for(langgraph_server, control, user)
+    client, _ = client_for(engine_server, control, user)
     thread = await client.threads.create()
     request = await pause(client, thread["thread_id"])
     control.configure(id_token_hint_max_age=-60)

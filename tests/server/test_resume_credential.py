@@ -14,16 +14,16 @@ from auth import resume_credential
 from auth.envelope import Envelope, EnvelopeSealer
 
 
-async def test_a_resume_credential_resumes_its_thread_once_and_nothing_else(langgraph_server, control, user):
-    owner, session = client_for(langgraph_server, control, user)
+async def test_a_resume_credential_resumes_its_thread_once_and_nothing_else(engine_server, control, user):
+    owner, session = client_for(engine_server, control, user)
     thread, other = await owner.threads.create(), await owner.threads.create()
     request = await pause(owner, thread["thread_id"])
     [interrupt] = (await owner.threads.get_state(thread["thread_id"]))["interrupts"]
-    sealer = EnvelopeSealer.from_setting(langgraph_server["dev"].env["VAULT_AGENT_ENCRYPTION_KEY"])
+    sealer = EnvelopeSealer.from_setting(engine_server["env"]["VAULT_AGENT_ENCRYPTION_KEY"])
     envelope = sealer.seal(Envelope(user["user_id"], session["access_token"], session["id_token"], "", 2e9))
 
     def as_resumer(credential: str):
-        return get_client(url=langgraph_server["url"], headers={"Authorization": f"Bearer {credential}"})
+        return get_client(url=engine_server["url"], headers={"Authorization": f"Bearer {credential}"})
 
     resumer = as_resumer(resume_credential.issue(sealer.jwe, user["user_id"], thread["thread_id"],
                                                  request["state"], envelope))
@@ -49,6 +49,6 @@ async def test_a_resume_credential_resumes_its_thread_once_and_nothing_else(lang
     expired = resume_credential.issue(sealer.jwe, user["user_id"], thread["thread_id"], request["state"], envelope,
                                       lifetime=-1)
     for bearer in (expired, envelope):  # an expired one; a sealed value of another kind
-        response = httpx.get(f"{langgraph_server['url']}/threads/{thread['thread_id']}/state",
+        response = httpx.get(f"{engine_server['url']}/threads/{thread['thread_id']}/state",
                              headers={"Authorization": f"Bearer {bearer}"})
         assert response.status_code == 401
