@@ -2,7 +2,8 @@
 resumed run, on a fresh server and on one holding 1,000 and 5,000 threads — beside the engine's own floor.
 
 `python -m bench.server_path [--users 50] [--repeats 5] [--held 0,1000,5000] [--engines langgraph-dev,aegra-1,aegra-2]
-[--variants ours,floor] [--baseline DIR] [--profile DIR] [--logs DIR]`
+[--variants ours,floor] [--baseline DIR] [--profile DIR] [--logs DIR]
+[--one-at-a-time aegra-2]`
 starts a sandbox (its own process), then for each engine a fresh server per variant: `langgraph dev` (one
 process, in memory), Aegra with one process, Aegra with two processes (PostgreSQL + Redis, a fresh database
 each; clients alternate between the two processes as behind a load balancer, the callback lands on the
@@ -46,7 +47,7 @@ from typing import Any
 
 import httpx
 import psutil
-from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
 
 from sandbox.aegra import Aegra, fresh_database
 from sandbox.langgraph_dev import LangGraphDev
@@ -85,8 +86,14 @@ def _tree_cpu(pids: list[int]) -> float:
     return total
 
 
-def _client(url: str, session: dict[str, Any] | None):
-    return get_client(url=url, headers={"Authorization": f"Bearer {session['access_token']}"} if session else {})
+def _client(url: str, session: dict[str, Any] | None) -> LangGraphClient:
+    """An SDK client as `get_client` makes it, but dropping idle connections after a second: uvicorn closes
+    them after 5 s, and a flow's next request after a slow authorization went out on one it was closing
+    ('Server disconnected without sending a response')."""
+    headers = {"Authorization": f"Bearer {session['access_token']}"} if session else {}
+    transport = httpx.AsyncHTTPTransport(retries=5, limits=httpx.Limits(keepalive_expiry=1.0))
+    return LangGraphClient(httpx.AsyncClient(base_url=url, headers=headers, transport=transport,
+                                             timeout=httpx.Timeout(connect=5, read=300, write=300, pool=5)))
 
 
 async def _flow(urls: list[str], i: int, control, user: dict[str, Any], session: dict[str, Any]) -> bool:
@@ -221,6 +228,49 @@ def breakdown(paths: list[Path]) -> tuple[int, list[tuple[str, float]], list[tup
             [(r, c / total) for r, c in leaf.most_common(12)])
 
 
+ROUTES = (  # (label, marks in a frame): the outermost frame that matches decides what a sample served
+    ("run execution (the graph, its model calls and checkpoints)", (
+        "(aegra_api/services/run_executor.py", "(aegra_api/services/worker_executor.py", "(langgraph_api/worker",
+        "(langgraph_api/stream.py")),
+    ("our pages (/link, /auth/callback, the callback's resume client)", (
+        "link_page (agent/server.py", "callback (agent/server.py")),
+    ("authentication (engine's step + our handler)", (
+        "require_auth (aegra_api/core/auth_deps.py", "(langgraph_api/auth/middleware.py")),
+    ("API endpoint", ("(aegra_api/api/", "(langgraph_api/api/")),
+)
+
+
+DETACHED = (
+    ("run execution (the graph, its model calls and checkpoints)", (
+        "pregel", "prebuilt", "langchain_core", "langchain_openai", "openai", "tools", "agent")),
+    ("Aegra's records, request not known (SQLAlchemy + asyncpg)", ("sqlalchemy", "asyncpg")),
+)
+
+
+def by_route(paths: list[Path]) -> list[tuple[str, int]]:
+    """Busy samples by what they served: a run, one of our pages, authentication, an API endpoint (by
+    function), or the rest (event loop, HTTP server, middleware, pools, background loops)."""
+    served: Counter[str] = Counter()
+    for path in paths:
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            frames = stack.split(";")[1:]
+            label = None
+            for frame in frames:
+                hit = next((name for name, marks in ROUTES if any(m in frame for m in marks)), None)
+                if hit is not None:
+                    label = f"{hit}: {frame.split(' (', 1)[0]}" if hit == "API endpoint" else hit
+                    break
+            if label is None:  # a stack cut off from what it serves (a graph's own task, SQLAlchemy's greenlet)
+                roots = {_root(f) for f in frames}
+                label = next((name for name, marks in DETACHED if roots & set(marks)),
+                             "rest (event loop, HTTP server, middleware, pools, background loops)")
+            served[label] += int(count)
+    return served.most_common()
+
+
 def _root(frame: str) -> str:
     where = frame[frame.rfind("(") + 1:].rstrip(")") if "(" in frame else ""
     return where.split("/", 1)[0] if "/" in where else where.split(":", 1)[0]
@@ -274,47 +324,62 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 async def run_matrix(users: int = 50, repeats: int = 5, held: tuple[int, ...] = (0, 1000, 5000),
                      engines: tuple[str, ...] = ENGINES, variants: tuple[str, ...] = ("ours", "floor"),
-                     baseline: Path | None = None, profile: Path | None = None,
-                     logs: Path | None = None) -> list[dict[str, Any]]:
+                     baseline: Path | None = None, profile: Path | None = None, logs: Path | None = None,
+                     one_at_a_time: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """`one_at_a_time`: engines whose variants' servers run one after the other instead of side by side
+    (Aegra with two processes per variant needs more PostgreSQL connections than a shared server allows)."""
     rows = []
     with SandboxProcess() as sandbox:
         control = sandbox.control
         fillers = [control.session(control.create_user()["user_id"], audience=AUDIENCE) for _ in range(8)]
         for engine in engines:
-            with ExitStack() as stack:
-                servers = [_start(engine, v, baseline, sandbox.env, stack, logs) for v in variants]
-                for server in servers:
-                    await _phase(server, control, 2)  # warm: graph loaded, model client, JWKS
-                filled = 0
-                for target in held:
-                    started = time.perf_counter()
+            phases: dict[tuple[int, str], list[dict[str, Any]]] = {}
+            fill_s: dict[int, float] = {}
+            for group in ([(v,) for v in variants] if engine in one_at_a_time else [variants]):
+                with ExitStack() as stack:
+                    servers = [_start(engine, v, baseline, sandbox.env, stack, logs) for v in group]
                     for server in servers:
-                        await _fill(server, fillers, target - filled)
-                    fill_s, filled = time.perf_counter() - started, target
-                    phases: dict[str, list[dict[str, Any]]] = {s.variant: [] for s in servers}
-                    for _ in range(repeats):
+                        await _phase(server, control, 2)  # warm: graph loaded, model client, JWKS
+                    filled = 0
+                    for target in held:
+                        started = time.perf_counter()
                         for server in servers:
-                            phases[server.variant].append(await _phase(server, control, users))
-                    for server in servers:
-                        got = phases[server.variant]
-                        row = {"engine": engine, "held": target, "variant": server.variant, "users": users,
-                               "repeats": repeats, "fill_s": round(fill_s, 1), "ok": [p["ok"] for p in got],
-                               "flows_per_s": _summary([p["flows_per_s"] for p in got]),
-                               "cpu_ms_per_flow": _summary([p["cpu_ms_per_flow"] for p in got]),
-                               "errors": sorted({e for p in got for e in p["errors"]})}
-                        if "floor" in phases and server.variant != "floor":
-                            row["x_floor"] = _summary([p["cpu_ms_per_flow"] / f["cpu_ms_per_flow"]
-                                                       for p, f in zip(got, phases["floor"])])
-                        print(_line(row), flush=True)
-                        rows.append(row)
-                    if profile:
-                        for server in servers:
-                            await _phase(server, control, users, profile / f"held-{target}")
-                            files = sorted((profile / f"held-{target}").glob(f"{engine}-{server.variant}-*.txt"))
-                            samples, groups, leaves = breakdown(files)
-                            print(f"profile {engine} {server.variant} held {target}, {samples} busy samples; "
-                                  "on the stack: " + "; ".join(f"{g} {x:.0%}" for g, x in groups)
-                                  + " | innermost frame: " + ", ".join(f"{r} {x:.0%}" for r, x in leaves), flush=True)
+                            await _fill(server, fillers, target - filled)
+                        fill_s[target], filled = fill_s.get(target, 0) + time.perf_counter() - started, target
+                        for _ in range(repeats):
+                            for server in servers:
+                                phases.setdefault((target, server.variant), []).append(
+                                    await _phase(server, control, users))
+                        if group != variants:
+                            print(f"{engine} {group[0]} held {target}: CPU ms per flow "
+                                  + " / ".join(f"{p['cpu_ms_per_flow']:.0f}" for p in phases[target, group[0]]),
+                                  flush=True)
+                        if profile:
+                            for server in servers:
+                                await _phase(server, control, users, profile / f"held-{target}")
+                                files = sorted((profile / f"held-{target}").glob(f"{engine}-{server.variant}-*.txt"))
+                                samples, groups, leaves = breakdown(files)
+                                print(f"profile {engine} {server.variant} held {target}, {samples} busy samples; "
+                                      "on the stack: " + "; ".join(f"{g} {x:.0%}" for g, x in groups)
+                                      + " | innermost frame: " + ", ".join(f"{r} {x:.0%}" for r, x in leaves),
+                                      flush=True)
+            for target in held:
+                for variant in variants:
+                    got = phases[target, variant]
+                    row = {"engine": engine, "held": target, "variant": variant, "users": users, "repeats": repeats,
+                           "side_by_side": engine not in one_at_a_time, "fill_s": round(fill_s[target], 1),
+                           "ok": [p["ok"] for p in got], "flows_per_s": _summary([p["flows_per_s"] for p in got]),
+                           "cpu_ms_per_flow": _summary([p["cpu_ms_per_flow"] for p in got]),
+                           "cpu_ms_per_flow_each": [round(p["cpu_ms_per_flow"], 1) for p in got],
+                           "errors": sorted({e for p in got for e in p["errors"]})}
+                    if "floor" in variants and variant != "floor":
+                        row["x_floor"] = _summary([p["cpu_ms_per_flow"] / f["cpu_ms_per_flow"]
+                                                   for p, f in zip(got, phases[target, "floor"])])
+                    if "base" in variants and variant == "ours":
+                        row["x_base"] = _summary([p["cpu_ms_per_flow"] / b["cpu_ms_per_flow"]
+                                                  for p, b in zip(got, phases[target, "base"])])
+                    print(_line(row), flush=True)
+                    rows.append(row)
     return rows
 
 
@@ -324,6 +389,8 @@ def _line(row: dict[str, Any]) -> str:
     return (f"| {row['engine']} | {row['held']:,} | {row['variant']} | {f['min']:.1f} / {f['median']:.1f} / "
             f"{f['max']:.1f} | {c['min']:.0f} / {c['median']:.0f} / {c['max']:.0f} | {ratio} | "
             f"{sum(row['ok'])}/{row['users'] * row['repeats']} |"
+            + (f" × base per repeat {row['x_base']['min']:.2f} / {row['x_base']['median']:.2f} / "
+               f"{row['x_base']['max']:.2f}" if row.get("x_base") else "")
             + (f" {'; '.join(row['errors'])[:200]}" if row["errors"] else ""))
 
 
@@ -336,6 +403,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", default="ours,floor", help="ours, floor, base (base needs --baseline)")
     parser.add_argument("--baseline", type=Path, help="a checkout of another commit, served as the variant 'base'")
     parser.add_argument("--profile", type=Path, help="record one more phase per variant with py-spy into this folder")
+    parser.add_argument("--one-at-a-time", default="", help="engines whose variants run one after the other "
+                        "(e.g. aegra-2: six Aegra processes side by side exceed PostgreSQL's 100 connections)")
     parser.add_argument("--logs", type=Path, help="keep each server's folder (its logs) in this folder")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args(argv)
@@ -351,7 +420,8 @@ def main(argv: list[str] | None = None) -> None:
                                   tuple(args.engines.split(",")), variants,
                                   args.baseline.resolve() if args.baseline else None,
                                   args.profile.resolve() if args.profile else None,
-                                  args.logs.resolve() if args.logs else None))
+                                  args.logs.resolve() if args.logs else None,
+                                  tuple(e for e in args.one_at_a_time.split(",") if e)))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
