@@ -69,13 +69,22 @@ def _client(server_url: str) -> Any:
     return _clients[key]
 
 
+ACTIVE = ("running", "pending")
+
+
 async def _settle(client: Any, thread_id: str, headers: dict[str, str], timeout: float = 60) -> None:
     """Wait for the thread's running resume (another answer of the same pause) to reach its next pause,
-    so this answer's interrupt is read from the state it will be resumed in, not from a mid-run one."""
+    so this answer's interrupt is read from the state it will be resumed in, not from a mid-run one.
+
+    One listing of the thread's newest runs (newest first on both engines) finds the active ones, both
+    running and pending: a run created after an active one is itself active or refused, so the active
+    ones are the newest. They are joined oldest first, and the thread listed again until none is left
+    (in the common case, nothing runs: one request)."""
     try:
         async with asyncio.timeout(timeout):
-            for status in ("running", "pending"):
-                for run in await client.runs.list(thread_id, status=status, headers=headers):
-                    await client.runs.join(thread_id, run["run_id"], headers=headers)
+            while active := [run["run_id"] for run in await client.runs.list(thread_id, headers=headers)
+                             if run.get("status") in ACTIVE]:
+                for run_id in reversed(active):
+                    await client.runs.join(thread_id, run_id, headers=headers)
     except TimeoutError:
         log.warning("thread %s still busy after %.0f s; resuming anyway", thread_id, timeout)

@@ -10,7 +10,9 @@ What a run needs from the token travels *with the run*: the auth user returned h
 it with every run) carries it sealed in a credential envelope (`auth/envelope.py`, a JWE naming the
 `sub`, expiring with the access token; `auth/run_credentials.py`). Any process — API server, queue
 worker, another replica, the same server after a restart — can open it with the configured key; nothing
-readable is stored, and no process keeps credentials in memory.
+readable is stored, and no process keeps credentials in memory. (What a process keeps, to verify each
+token once rather than on every request, is the verification's outcome — `sub`, `email`, expiry — under the
+token's SHA-256, until the token expires: `_verified`.)
 
 The server's own callback authenticates with a resume credential instead (`auth/resume_credential.py`, a
 JWE only the server key makes): the thread's owner, for reading that thread and creating one run on it.
@@ -22,6 +24,8 @@ per user.
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import Any
 
 from langgraph_sdk import Auth
@@ -83,13 +87,32 @@ async def authenticate(headers: dict) -> dict[str, Any]:
         raise _unauthorized("Missing bearer token: send Authorization: Bearer <Auth0 access token>.")
     if token.count(".") == 4:  # a JWE, not a JWT: only the server's own resume credential can be one
         return _resume_user(token, settings)
-    try:
-        claims = await oidc_provider().validate(token, audience=settings.auth0_audience)
-    except InvalidToken as exc:
-        raise _unauthorized(f"Invalid access token: {exc}") from exc
-    sub = claims["sub"]
-    envelope = sealer(settings).seal(Envelope(sub, token, expires_at=float(claims["exp"])))
-    return user_dict(sub, envelope, claims.get("email", ""))
+    key = (hashlib.sha256(token.encode()).digest(), settings.auth0_base_url, settings.auth0_audience)
+    known = _verified.get(key)
+    if known is None or known[2] <= time.time():
+        try:
+            claims = await oidc_provider().validate(token, audience=settings.auth0_audience)
+        except InvalidToken as exc:
+            raise _unauthorized(f"Invalid access token: {exc}") from exc
+        known = (str(claims["sub"]), str(claims.get("email", "")), float(claims["exp"]))
+        _remember(key, known)
+    sub, email, expires_at = known
+    envelope = sealer(settings).seal(Envelope(sub, token, expires_at=expires_at))
+    return user_dict(sub, envelope, email)
+
+
+_verified: dict[tuple[bytes, str, str], tuple[str, str, float]] = {}
+VERIFIED_MAX = 10_000
+
+
+def _remember(key: tuple[bytes, str, str], outcome: tuple[str, str, float]) -> None:
+    """Keep a verified token's outcome until it expires (at most VERIFIED_MAX tokens: expired ones go
+    first, then the oldest)."""
+    if len(_verified) >= VERIFIED_MAX:
+        now = time.time()
+        for stale in [k for k, v in _verified.items() if v[2] <= now] or list(_verified)[:VERIFIED_MAX // 2]:
+            del _verified[stale]
+    _verified[key] = outcome
 
 
 def _resume_user(token: str, settings: Settings) -> dict[str, Any]:
