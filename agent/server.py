@@ -122,12 +122,13 @@ def _show(outcome: LinkOutcome, resumed: int | None) -> Response:
 _swept_at = 0.0
 
 
-async def _sweep(sign_in: ClickSignIn) -> None:
-    """Now and then (every five minutes at most per process), drop sign-ins never finished."""
+async def _sweep() -> None:
+    """Now and then (every five minutes at most per process), delete what expired from the server store:
+    sign-ins never finished, links never answered, used resume credentials."""
     global _swept_at
     if time.monotonic() - _swept_at > 300:
         _swept_at = time.monotonic()
-        await sign_in.sweep()
+        await server_store().sweep()
 
 
 # -- routes ---------------------------------------------------------------------------------------------
@@ -139,7 +140,7 @@ async def link_page(request: Request) -> Response:
         return _show(Expired(None), 0)
     if link.is_expired():
         return _show(Expired(link), 0)
-    await _sweep(sign_in)
+    await _sweep()
     target = await sign_in.begin(link.state, link.user_sub, link.redirect_uri)
     return RedirectResponse(target, 302, headers={"cache-control": "no-store", "referrer-policy": "no-referrer"})
 

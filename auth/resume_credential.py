@@ -9,7 +9,8 @@ same authorization rules apply and no engine internals are needed — with this 
 - bound to the thread, its owner (`sub`) and the linking request (`state`) it answers, and carrying the
   run's sealed credential envelope, which becomes the resumed run's;
 - valid for two minutes, for reading that one thread and creating one run on it, once: the first run
-  created with it records its id in the server store, and any later use is refused.
+  created with it claims its id in the server store (one conditional insert, so two processes cannot
+  both win; the claim is deleted once the credential has expired), and any later use is refused.
 """
 
 from __future__ import annotations
@@ -18,13 +19,11 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from langgraph.store.base import BaseStore
-
 from .sealing import JweSealer, Unsealable
+from .server_store import ServerStore
 
 TYP = "vault-agent-resume+jwe"
 LIFETIME_SECONDS = 120
-USED_NAMESPACE = ("vault_agent", "used_resume_credentials")
 
 
 class InvalidResumeCredential(Exception):
@@ -65,12 +64,7 @@ def open_grant(sealer: JweSealer, value: str, *, now: float | None = None) -> Re
     return grant
 
 
-async def is_used(store: BaseStore, grant_id: str) -> bool:
-    return await store.aget(USED_NAMESPACE, grant_id) is not None
-
-
-async def consume(store: BaseStore, grant_id: str, expires_at: float) -> None:
-    """Refuse (InvalidResumeCredential) a credential that already created a run; else mark it used."""
-    if await is_used(store, grant_id):
+async def consume(store: ServerStore, grant_id: str, expires_at: float) -> None:
+    """Claim the credential for the run it creates; refuse (InvalidResumeCredential) one already claimed."""
+    if not await store.claim(f"resume-credential:{grant_id}", expires_at):
         raise InvalidResumeCredential("resume credential already used")
-    await store.aput(USED_NAMESPACE, grant_id, {"expires_at": expires_at})

@@ -12,12 +12,19 @@ records in a store of its own, opened from `VAULT_AGENT_DB_URL`:
   0700 and the file 0600 (the pending link's PKCE verifier is in there).
 
 It is opened lazily, once per event loop, on first use, and lives as long as the process.
+
+Records do not outlive their use: pending links and their keys are written with a TTL (LangGraph's store
+TTL: expired items are no longer read, and `sweep` deletes them), and single-use values (a resume
+credential's id) are claimed in a table of their own with one conditional insert — `claim` — so two
+processes presenting the same value at the same moment cannot both succeed, and each claim is deleted
+once the value it guards has expired.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -34,16 +41,26 @@ def server_store_url(settings: Settings) -> str:
     return url if "://" in url else "sqlite:///" + url
 
 
+#: A record's TTL runs from its write (a read does not extend it); PostgreSQL no longer returns one past it
+#: (SQLite does until `sweep`, which the callers' own expiry checks cover).
+TTL = {"refresh_on_read": False, "omit_expired": True}
+CLAIMS_TABLE = "vault_agent_claims"
+CREATE_CLAIMS = (f"CREATE TABLE IF NOT EXISTS {CLAIMS_TABLE} (key TEXT PRIMARY KEY, "
+                 "expires_at DOUBLE PRECISION NOT NULL)")
+
+
 class ServerStore(BaseStore):
     """A BaseStore that opens the configured database on first use (async only)."""
 
-    supports_ttl = False
+    supports_ttl = True  # both databases' LangGraph stores keep a TTL
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._store: BaseStore | None = None
         self._opening = asyncio.Lock()
         self._resources: list[Any] = []
+        self._pool: Any = None  # PostgreSQL: the pool; SQLite: the connection
+        self._sqlite: Any = None
 
     async def _open(self) -> BaseStore:
         if self._store is not None:
@@ -63,11 +80,13 @@ class ServerStore(BaseStore):
                                        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
             await pool.open()
             self._resources.append(pool)
-            store: BaseStore = AsyncPostgresStore(conn=pool)
+            self._pool = pool
+            store: BaseStore = AsyncPostgresStore(conn=pool, ttl=TTL)  # type: ignore[arg-type]
             async with pool.connection() as conn:  # several processes may open it at once: one migrates
                 await conn.execute("SELECT pg_advisory_lock(hashtextextended('vault-agent server store', 0))")
                 try:
                     await store.setup()  # type: ignore[attr-defined]
+                    await conn.execute(CREATE_CLAIMS)
                 finally:
                     await conn.execute("SELECT pg_advisory_unlock(hashtextextended('vault-agent server store', 0))")
             return store
@@ -81,7 +100,9 @@ class ServerStore(BaseStore):
             await conn.execute("PRAGMA busy_timeout = 60000")
             await conn.execute("PRAGMA journal_mode = WAL")
             self._resources.append(conn)
-            store = AsyncSqliteStore(conn)
+            self._sqlite = conn
+            store = AsyncSqliteStore(conn, ttl=TTL)  # type: ignore[arg-type]
+            await conn.execute(CREATE_CLAIMS)
         else:
             raise ValueError(f"VAULT_AGENT_DB_URL must be a sqlite:/// path or a postgresql:// URL, not {self.url!r}")
         await store.setup()  # type: ignore[attr-defined]
@@ -90,6 +111,28 @@ class ServerStore(BaseStore):
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         return await (await self._open()).abatch(ops)
 
+    async def claim(self, key: str, expires_at: float) -> bool:
+        """Claim the single-use value `key` (valid until `expires_at`, epoch seconds): True for the first
+        caller, False for every later one, in any process on the same database."""
+        await self._open()
+        insert = f"INSERT INTO {CLAIMS_TABLE} (key, expires_at) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING"
+        if self._pool is not None:
+            async with self._pool.connection() as conn:
+                return (await conn.execute(insert, (key, expires_at))).rowcount == 1
+        cursor = await self._sqlite.execute(insert.replace("%s", "?"), (key, expires_at))  # type: ignore[union-attr]
+        return cursor.rowcount == 1
+
+    async def sweep(self) -> None:
+        """Delete what has expired: TTL'd store items, and claims whose values can no longer be presented."""
+        store = await self._open()
+        await store.sweep_ttl()  # type: ignore[attr-defined]
+        delete, now = f"DELETE FROM {CLAIMS_TABLE} WHERE expires_at < %s", time.time()
+        if self._pool is not None:
+            async with self._pool.connection() as conn:
+                await conn.execute(delete, (now,))
+        else:
+            await self._sqlite.execute(delete.replace("%s", "?"), (now,))  # type: ignore[union-attr]
+
     def batch(self, ops: Iterable[Op]) -> list[Result]:  # noqa: ARG002 - BaseStore's signature
         raise NotImplementedError("The server store is async only.")
 
@@ -97,7 +140,7 @@ class ServerStore(BaseStore):
         for resource in reversed(self._resources):
             await resource.close()
         self._resources.clear()
-        self._store = None
+        self._store = self._pool = self._sqlite = None
 
 
 def _private_file(path: Path) -> None:

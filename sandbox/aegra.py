@@ -5,7 +5,8 @@ the browser's callback, lands on; `make server ENGINE=aegra` puts them behind on
 The processes run in `.venv-aegra` (Aegra needs Python >= 3.12; `make .venv-aegra/.installed` builds it)
 with the repo's `aegra.json`. Redis keys carry a prefix of this instance's own, so several test sessions
 can share one Redis. For tests the lease is short (10 s) so that a killed process's run is taken over
-quickly; benchmarks keep Aegra's defaults.
+quickly, and its connection pools are small (several processes share one PostgreSQL); benchmarks keep
+Aegra's defaults.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ class Aegra:
         self.env.update({
             "AEGRA_CONFIG": str(config or ROOT / "aegra.json"),
             # The checkout this module is in, whatever the venv's editable install points at (a git worktree
-            # beside the main checkout must serve its own code, not the other's).
-            "PYTHONPATH": str(ROOT),
+            # beside the main checkout must serve its own code, not the other's), after the caller's own.
+            "PYTHONPATH": os.pathsep.join(p for p in (env.get("PYTHONPATH", ""), str(ROOT)) if p),
             "DATABASE_URL": database_url,
             "VAULT_AGENT_DB_URL": database_url,
             "VAULT_AGENT_STATE_DIR": str(self.workdir / "state"),
@@ -96,6 +97,11 @@ class Aegra:
         if short_lease:
             self.env.update({"LEASE_DURATION_SECONDS": "10", "HEARTBEAT_INTERVAL_SECONDS": "3",
                              "REAPER_INTERVAL_SECONDS": "2"})
+            # Small pools: by default one Aegra process may hold 50 PostgreSQL connections (SQLAlchemy 10 + 20
+            # overflow, LangGraph's 20), and a test session runs up to four processes against a server whose
+            # default max_connections is 100 ("sorry, too many clients already").
+            self.env.update({"SQLALCHEMY_POOL_SIZE": "2", "SQLALCHEMY_MAX_OVERFLOW": "3",
+                             "LANGGRAPH_MIN_POOL_SIZE": "1", "LANGGRAPH_MAX_POOL_SIZE": "4"})
         self.env.setdefault("AUTH0_CALLBACK_URL", self.urls[callback_process] + "/auth/callback")
         if not self.env.get("VAULT_AGENT_ENCRYPTION_KEY"):
             self.env["VAULT_AGENT_ENCRYPTION_KEY"] = base64.urlsafe_b64encode(os.urandom(32)).decode()

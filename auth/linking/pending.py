@@ -4,10 +4,14 @@ Every field has a name; nothing a caller needs is hidden in a free-form dict. Th
 readable token: the PKCE verifier (worthless without the code the tenant sends to the browser), the
 run's credential envelope when the caller keeps one (sealed, `auth/envelope.py`), and — only for an
 idempotent caller that may ask for it again — the URL it handed out.
+
+Where the store keeps a TTL (the server's, `auth/server_store.py`), a record goes a day after its request
+expired (`kept_until`): long enough for a late click to be told "expired", not forever.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
@@ -17,6 +21,14 @@ from langgraph.store.base import BaseStore
 
 NAMESPACE = ("vault_agent", "link_requests")
 KEYS_NAMESPACE = ("vault_agent", "link_request_keys")
+KEPT_AFTER_EXPIRY_MINUTES = 24 * 60
+
+
+def kept_until(store: BaseStore, expires_at: float, after_minutes: float = KEPT_AFTER_EXPIRY_MINUTES) -> dict:
+    """`aput` keywords: a TTL ending `after_minutes` past `expires_at`, where the store keeps TTLs."""
+    if not store.supports_ttl:
+        return {}
+    return {"ttl": max(1, math.ceil((expires_at - time.time()) / 60)) + after_minutes}
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,7 @@ class PendingLinks:
         return PendingLink.from_record(state, item.value) if item is not None else None
 
     async def put(self, link: PendingLink) -> None:
-        await self.store.aput(NAMESPACE, link.state, link.to_record())
+        await self.store.aput(NAMESPACE, link.state, link.to_record(), **kept_until(self.store, link.expires_at))
 
     async def delete(self, state: str) -> None:
         await self.store.adelete(NAMESPACE, state)
@@ -90,4 +102,5 @@ class PendingLinks:
     async def put_key(self, request_key: str, link: PendingLink) -> None:
         await self.store.aput(KEYS_NAMESPACE, request_key, {"state": link.state, "connection": link.connection,
                                                             "scopes": list(link.scopes),
-                                                            "expires_at": link.expires_at})
+                                                            "expires_at": link.expires_at},
+                              **kept_until(self.store, link.expires_at))

@@ -30,6 +30,7 @@ from ..oidc import InvalidToken, OIDCProvider
 from ..settings import LinkMode, Settings
 from ..token_endpoint import token_request
 from .outcomes import RETRYABLE_ERRORS, Expired, Failed, LinkOutcome, RetryLater, TenantRefused, WrongAccount
+from .pending import kept_until
 
 SIGN_INS = ("vault_agent", "link_sign_ins")
 SIGN_IN_TTL_SECONDS = 600
@@ -70,7 +71,8 @@ class ClickSignIn:
         secrets = Secrets.new()
         record = SignInRecord(secrets.state, link_id, user_sub, redirect_uri, time.time() + SIGN_IN_TTL_SECONDS,
                               secrets.nonce, secrets.code_verifier)
-        await self.store.aput(SIGN_INS, record.state, asdict(record))
+        await self.store.aput(SIGN_INS, record.state, asdict(record),
+                              **kept_until(self.store, record.expires_at, after_minutes=0))
         if self.settings.auth0_link_mode is LinkMode.connected_accounts:
             scope, audience = "openid " + MY_ACCOUNT_LOGIN_SCOPES, self.settings.auth0_base_url + "/me/"
         else:
@@ -121,10 +123,4 @@ class ClickSignIn:
                                       my_account_token=access if my_account else None)
         return SignedIn(record.link_id, credentials)
 
-    async def sweep(self) -> None:
-        """Drop sign-ins that were never finished."""
-        now = time.time()
-        for item in await self.store.asearch(SIGN_INS, limit=1000):
-            if float(item.value.get("expires_at", 0)) < now:
-                await self.store.adelete(SIGN_INS, item.key)
 

@@ -7,12 +7,10 @@ runs a test on both engines."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from server_helpers import aegra_available
 
-from sandbox.aegra import PYTHON as AEGRA_PYTHON
-from sandbox.aegra import Aegra, redis_reachable
+from sandbox.aegra import Aegra
 from sandbox.langgraph_dev import LangGraphDev
 
 APP_URL = "http://app.example/?threadId={thread_id}"  # the front end's address for one conversation (Agent Chat UI's)
@@ -24,16 +22,6 @@ def langgraph_server(sandbox, tmp_path_factory):
     with LangGraphDev(env, workdir=tmp_path_factory.mktemp("langgraph-dev")) as server:
         yield {"url": server.url, "workdir": server.workdir, "log": server.log_path, "dev": server,
                "engine": "langgraph-dev", "callback_url": server.url, "env": server.env}
-
-
-def aegra_available() -> None:
-    """Skip (or, where CI requires the services, fail) when Aegra cannot run here."""
-    problem = "" if AEGRA_PYTHON.exists() else f"{AEGRA_PYTHON} is missing: `make .venv-aegra/.installed`"
-    problem = problem or redis_reachable()
-    if problem:
-        if os.environ.get("VAULT_AGENT_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"Aegra cannot run here: {problem}")
-        pytest.skip(problem)
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,16 @@ the server wrote to disk."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from langgraph_sdk import get_client
+
+from sandbox.aegra import PYTHON as AEGRA_PYTHON
+from sandbox.aegra import redis_reachable
 
 AUDIENCE = "https://vault-agent.sandbox/api"
 ASK_CALENDAR = {"messages": [{"role": "user", "content": "What's on my calendar tomorrow?"}]}
@@ -63,6 +68,16 @@ def database_text(url: str) -> str:
             "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")]
         return "".join(bytes(value).decode("latin-1") if isinstance(value, (bytes, memoryview)) else str(value)
                        for table in tables for row in conn.execute(f"SELECT * FROM {table}") for value in row)
+
+
+def aegra_available() -> None:
+    """Skip (or, where CI requires the services, fail) when Aegra cannot run here."""
+    problem = "" if AEGRA_PYTHON.exists() else f"{AEGRA_PYTHON} is missing: `make .venv-aegra/.installed`"
+    problem = problem or redis_reachable()
+    if problem:
+        if os.environ.get("VAULT_AGENT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"Aegra cannot run here: {problem}")
+        pytest.skip(problem)
 
 
 def title(page) -> str:

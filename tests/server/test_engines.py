@@ -117,14 +117,20 @@ def test_a_server_whose_auth_cannot_load_refuses_to_start(engine, breakage, sand
         with new_database() as database_url:
             config = tmp_path / "engine.json" if breakage == "auth path fails" else None
             server = Aegra(env, tmp_path / "aegra", database_url, processes=1, config=config)
-            with pytest.raises(RuntimeError, match="exited"):
-                server.start_process(0, timeout=90)
+            try:
+                with pytest.raises(RuntimeError, match="exited"):
+                    server.start_process(0, timeout=90)
+            finally:
+                server.stop()  # one that started after all must not outlive the test
             log = server.logs[0].read_text()
     else:
         server = LangGraphDev(env, workdir=tmp_path / "dev",
                               config=tmp_path / "engine.json" if breakage == "auth path fails" else None)
-        with pytest.raises(RuntimeError, match="exited"):
-            server.start(timeout=90)
+        try:
+            with pytest.raises(RuntimeError, match="exited"):
+                server.start(timeout=90)
+        finally:
+            server.stop()
         log = server.log_path.read_text()
     assert any(why in log for why in ("vault-agent server:", "joserfc is not installed", "no such auth")), log[-2000:]
     assert "anonymous" not in log.lower() or "Failed to load custom app" in log

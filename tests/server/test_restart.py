@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import aegra_available
-from server_helpers import client_for, database_text, messages, pause, persisted_text, wait_idle
+from server_helpers import aegra_available, client_for, database_text, messages, pause, persisted_text, wait_idle
 
 from sandbox.aegra import Aegra
 from sandbox.langgraph_dev import LangGraphDev

@@ -1,5 +1,6 @@
-"""`langgraph dev` serving the agent: authenticated SDK use, the interrupt, and the server's own
-callback resuming the thread — the client never resumes it."""
+"""The server on both engines: authenticated SDK use, the interrupt streamed, the server's own callback
+resuming the thread (the client never resumes it), forged callbacks; and the hardening of `make server`
+(`langgraph dev`)."""
 
 from __future__ import annotations
 
@@ -7,34 +8,19 @@ import asyncio
 
 import httpx
 import pytest
-from langgraph_sdk import get_client
 from langgraph_sdk.errors import NotFoundError
+from server_helpers import client_for, database_text, persisted_text, wait_idle
 
 
-def _client(server, control, user):
-    session = control.session(user["user_id"], audience="https://vault-agent.sandbox/api")
-    headers = {"Authorization": f"Bearer {session['access_token']}"}  # a standard client: the bearer only
-    return get_client(url=server["url"], headers=headers), session
-
-
-async def _wait_idle(client, thread_id, timeout=60):
-    for _ in range(timeout * 5):
-        thread = await client.threads.get(thread_id)
-        if thread["status"] != "busy":
-            return thread
-        await asyncio.sleep(0.2)
-    raise AssertionError("thread did not finish")
-
-
-async def test_unauthenticated_requests_are_refused(langgraph_server):
-    response = httpx.post(langgraph_server["url"] + "/threads", json={})
+async def test_unauthenticated_requests_are_refused(engine_server):
+    response = httpx.post(engine_server["url"] + "/threads", json={})
     assert response.status_code in (401, 403)
-    bad = httpx.post(langgraph_server["url"] + "/threads", json={}, headers={"Authorization": "Bearer nope"})
+    bad = httpx.post(engine_server["url"] + "/threads", json={}, headers={"Authorization": "Bearer nope"})
     assert bad.status_code in (401, 403)
 
 
-async def test_interrupt_then_server_callback_resumes_the_thread(langgraph_server, sandbox, control, user):
-    client, session = _client(langgraph_server, control, user)
+async def test_interrupt_then_server_callback_resumes_the_thread(engine_server, sandbox, control, user):
+    client, session = client_for(engine_server, control, user)
     thread = await client.threads.create()
     interrupts = []
     async for part in client.runs.stream(thread["thread_id"], "agent", stream_mode="updates",
@@ -47,11 +33,11 @@ async def test_interrupt_then_server_callback_resumes_the_thread(langgraph_serve
     assert payload["connection"] == "google-oauth2" and payload["type"] == "auth0/authorization_required"
 
     redirect = control.authorize(payload["authorize_url"], user["user_id"])
-    assert redirect.startswith(langgraph_server["url"] + "/auth/callback")
+    assert redirect.startswith(engine_server["callback_url"] + "/auth/callback")
     page = httpx.get(redirect, timeout=60)  # the browser landing on the server's callback route
     assert page.status_code == 200 and "<title>Access granted</title>" in page.text
 
-    await _wait_idle(client, thread["thread_id"])
+    await wait_idle(client, thread["thread_id"])
     state = await client.threads.get_state(thread["thread_id"])
     answer = state["values"]["messages"][-1]["content"]
     assert "Team standup" in answer and "Design review with Priya" in answer
@@ -59,17 +45,16 @@ async def test_interrupt_then_server_callback_resumes_the_thread(langgraph_serve
     # No access or refresh token in the checkpoints or anything the server persisted.
     history = await client.threads.get_history(thread["thread_id"])
     persisted = repr(history)
-    for path in langgraph_server["workdir"].rglob("*"):
-        if path.is_file() and path.name != "server.log":
-            persisted += path.read_bytes().decode("latin-1")
+    persisted += (database_text(engine_server["database_url"]) if engine_server["engine"] == "aegra"
+                  else persisted_text(engine_server["workdir"]))
     for secret in (session["access_token"], session["refresh_token"]):
         assert secret not in persisted
 
 
-async def test_other_user_cannot_read_or_resume_a_thread(langgraph_server, control, user):
-    owner, _ = _client(langgraph_server, control, user)
+async def test_other_user_cannot_read_or_resume_a_thread(engine_server, control, user):
+    owner, _ = client_for(engine_server, control, user)
     thread = await owner.threads.create()
-    intruder, _ = _client(langgraph_server, control, control.create_user())
+    intruder, _ = client_for(engine_server, control, control.create_user())
     with pytest.raises(NotFoundError):
         await intruder.threads.get_state(thread["thread_id"])
     with pytest.raises(NotFoundError):
@@ -77,11 +62,11 @@ async def test_other_user_cannot_read_or_resume_a_thread(langgraph_server, contr
     assert await owner.threads.get_state(thread["thread_id"]) is not None
 
 
-async def test_forged_callback_gets_an_error_page(langgraph_server):
-    page = httpx.get(langgraph_server["url"] + "/auth/callback",
+async def test_forged_callback_gets_an_error_page(engine_server):
+    page = httpx.get(engine_server["callback_url"] + "/auth/callback",
                      params={"state": "forged", "code": "x", "redirect": "https://evil.example"})
     assert page.status_code == 400 and "unknown" in page.text and "location" not in page.headers
-    page = httpx.get(langgraph_server["url"] + "/auth/callback", params={"state": "<script>", "code": "x" * 20000})
+    page = httpx.get(engine_server["callback_url"] + "/auth/callback", params={"state": "<script>", "code": "x" * 20000})
     assert page.status_code == 400 and "<script>" not in page.text
 
 
@@ -89,7 +74,7 @@ async def test_make_server_is_hardened(langgraph_server, control, user):
     """`/internal/*` (unauthenticated truncate and debug routes of langgraph dev) is refused, and the
     state folder holding pending requests and sealed envelopes is private."""
     url = langgraph_server["url"]
-    client, _ = _client(langgraph_server, control, user)
+    client, _ = client_for(langgraph_server, control, user)
     thread = await client.threads.create()
     for method, path in (("POST", "/internal/truncate"), ("GET", f"/internal/debug/thread/{thread['thread_id']}")):
         response = httpx.request(method, url + path, json={"runs": True, "threads": True} if method == "POST" else None)
