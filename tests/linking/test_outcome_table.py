@@ -46,15 +46,14 @@ async def _answer(control, link: str, user_id: str, action: str = "approve") -> 
     return await asyncio.to_thread(control.authorize, link, user_id, action)
 
 
-async def _play(row: str, surface, sandbox, control, user) -> httpx.Response:
-    link = await surface.pause(user)
+async def _play(row: str, link: str, sandbox, control, user) -> httpx.Response:
+    """Answer the paused `link` as `row` says; the last page the browser shows."""
     uid = user["user_id"]
     if row == "authorized":
         return await _get(await _answer(control, link, uid))
     if row == "declined":
         return await _get(await _answer(control, link, uid, "deny"))
-    if row == "expired":
-        await asyncio.sleep(TTL + 1)
+    if row == "expired":  # the caller waited the link's life out
         return await asyncio.to_thread(open_link_as, link, control, sandbox.env["AUTH0_DOMAIN"], uid)
     if row == "retry later":
         callback = await _answer(control, link, uid)
@@ -79,11 +78,14 @@ async def _play(row: str, surface, sandbox, control, user) -> httpx.Response:
 @pytest.mark.parametrize("row", list(EXPECTED))
 async def test_one_outcome_one_page_on_every_surface(row, surfaces, sandbox, control):
     seen = {}
-    for surface in surfaces:
-        if row == "wrong account" and surface.name == "cli":
-            continue  # below: the CLI's link carries the hint, so the tenant itself refuses another account
-        user = control.create_user()
-        page = await _play(row, surface, sandbox, control, user)
+    # Below: the CLI's link carries the hint, so the tenant itself refuses another account.
+    playing = [s for s in surfaces if not (row == "wrong account" and s.name == "cli")]
+    users = {surface.name: control.create_user() for surface in playing}
+    links = {surface.name: await surface.pause(users[surface.name]) for surface in playing}
+    if row == "expired":
+        await asyncio.sleep(TTL + 1)  # once for every surface's link
+    for surface in playing:
+        page = await _play(row, links[surface.name], sandbox, control, users[surface.name])
         seen[surface.name] = (_title(page), page.status_code)
         assert "<script" not in page.text and page.headers["cache-control"] == "no-store"
         if row != "retry later":  # the end of the flow: the way back to the app, or where to return

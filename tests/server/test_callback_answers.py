@@ -50,7 +50,7 @@ async def test_a_bearer_only_client_gets_the_servers_link_page(engine_server, co
 async def test_a_token_that_expired_while_waiting_is_replaced_at_click_time(engine_server, control, user):
     """The access token the run carries expires while the thread waits for the user. Opening the link
     signs the user in, which mints a fresh one: after Allow the thread carries on with it and answers."""
-    control.configure(access_token_ttl=20)
+    control.configure(access_token_ttl=10)
     try:
         client, session = client_for(engine_server, control, user)
     finally:

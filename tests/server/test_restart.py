@@ -100,8 +100,9 @@ async def test_a_run_queued_by_one_process_runs_in_another(restartable, control,
     control.seed_tokenset(user["user_id"], "google-oauth2", ["https://www.googleapis.com/auth/calendar.readonly"])
     client, _ = client_for(_info(restartable), control, user)
     thread = await client.threads.create()
-    run = await client.runs.create(thread["thread_id"], "agent", after_seconds=30,
+    run = await client.runs.create(thread["thread_id"], "agent", after_seconds=12,
                                    input={"messages": [{"role": "user", "content": "What's on my calendar tomorrow?"}]})
+    assert (await client.runs.get(thread["thread_id"], run["run_id"]))["status"] == "pending"  # not started here
     restartable.stop()
     restartable.start()
 
