@@ -5,6 +5,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Two pytest processes (pytest-xdist), each test file kept in one of them (its module servers start once):
+# the suite mostly waits on servers, browsers and terminals. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 # Aegra (the production engine of the LangGraph server) needs Python >= 3.12: a second venv from its own
 # lock (requirements-aegra.lock: the product plus the `aegra` extra, same versions as requirements.lock).
 PYTHON312 ?= $(firstword $(foreach p,$(shell command -v python3.12 python3.13 2>/dev/null) $(wildcard $(HOME)/.pyenv/versions/3.1[23]*/bin/python3.1[23]),$(shell $(p) -c 'import sys; assert sys.version_info >= (3, 12); print("$(p)")' 2>/dev/null)))
@@ -69,7 +72,7 @@ browser:
 	@scripts/ensure-chromium
 
 test: $(STAMP) $(AEGRA_STAMP) browser lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

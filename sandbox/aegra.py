@@ -99,9 +99,9 @@ class Aegra:
                              "REAPER_INTERVAL_SECONDS": "2"})
             # Small pools: by default one Aegra process may hold 50 PostgreSQL connections (SQLAlchemy 10 + 20
             # overflow, LangGraph's 20), and a test session runs up to four processes against a server whose
-            # default max_connections is 100 ("sorry, too many clients already").
-            self.env.update({"SQLALCHEMY_POOL_SIZE": "2", "SQLALCHEMY_MAX_OVERFLOW": "3",
-                             "LANGGRAPH_MIN_POOL_SIZE": "1", "LANGGRAPH_MAX_POOL_SIZE": "4"})
+            # default max_connections is 100 ("sorry, too many clients already"), twice with two pytest workers.
+            self.env.update({"SQLALCHEMY_POOL_SIZE": "1", "SQLALCHEMY_MAX_OVERFLOW": "3",
+                             "LANGGRAPH_MIN_POOL_SIZE": "1", "LANGGRAPH_MAX_POOL_SIZE": "3"})
         self.env.setdefault("AUTH0_CALLBACK_URL", self.urls[callback_process] + "/auth/callback")
         if not self.env.get("VAULT_AGENT_ENCRYPTION_KEY"):
             self.env["VAULT_AGENT_ENCRYPTION_KEY"] = base64.urlsafe_b64encode(os.urandom(32)).decode()
