@@ -13,8 +13,8 @@ records in a store of its own, opened from `VAULT_AGENT_DB_URL`:
 
 It is opened lazily, once per event loop, on first use, and lives as long as the process.
 
-Records do not outlive their use: pending links and their keys are written with a TTL (LangGraph's store
-TTL: expired items are no longer read, and `sweep` deletes them), and single-use values (a resume
+Records do not outlive their use: pending links, their keys and sign-ins are written with a TTL
+(LangGraph's store TTL: PostgreSQL no longer returns an expired item, and `sweep` deletes them on both), and single-use values (a resume
 credential's id) are claimed in a table of their own with one conditional insert — `claim` — so two
 processes presenting the same value at the same moment cannot both succeed, and each claim is deleted
 once the value it guards has expired.
@@ -59,8 +59,8 @@ class ServerStore(BaseStore):
         self._store: BaseStore | None = None
         self._opening = asyncio.Lock()
         self._resources: list[Any] = []
-        self._pool: Any = None  # PostgreSQL: the pool; SQLite: the connection
-        self._sqlite: Any = None
+        self._pool: Any = None  # PostgreSQL: the connection pool
+        self._sqlite: Any = None  # SQLite: the connection
 
     async def _open(self) -> BaseStore:
         if self._store is not None:
@@ -114,24 +114,24 @@ class ServerStore(BaseStore):
     async def claim(self, key: str, expires_at: float) -> bool:
         """Claim the single-use value `key` (valid until `expires_at`, epoch seconds): True for the first
         caller, False for every later one, in any process on the same database."""
-        await self._open()
-        insert = f"INSERT INTO {CLAIMS_TABLE} (key, expires_at) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING"
-        if self._pool is not None:
-            async with self._pool.connection() as conn:
-                return (await conn.execute(insert, (key, expires_at))).rowcount == 1
-        cursor = await self._sqlite.execute(insert.replace("%s", "?"), (key, expires_at))  # type: ignore[union-attr]
-        return cursor.rowcount == 1
+        inserted = await self._execute(
+            f"INSERT INTO {CLAIMS_TABLE} (key, expires_at) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+            (key, expires_at))
+        return inserted == 1
 
     async def sweep(self) -> None:
         """Delete what has expired: TTL'd store items, and claims whose values can no longer be presented."""
         store = await self._open()
         await store.sweep_ttl()  # type: ignore[attr-defined]
-        delete, now = f"DELETE FROM {CLAIMS_TABLE} WHERE expires_at < %s", time.time()
+        await self._execute(f"DELETE FROM {CLAIMS_TABLE} WHERE expires_at < %s", (time.time(),))
+
+    async def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
+        """Run one statement (`%s` placeholders) on the store's own database; the rows it changed."""
+        await self._open()
         if self._pool is not None:
             async with self._pool.connection() as conn:
-                await conn.execute(delete, (now,))
-        else:
-            await self._sqlite.execute(delete.replace("%s", "?"), (now,))  # type: ignore[union-attr]
+                return (await conn.execute(sql, params)).rowcount
+        return (await self._sqlite.execute(sql.replace("%s", "?"), params)).rowcount
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:  # noqa: ARG002 - BaseStore's signature
         raise NotImplementedError("The server store is async only.")

@@ -49,13 +49,14 @@ async def messages(client, thread_id: str) -> list[dict]:
     return (await client.threads.get_state(thread_id))["values"]["messages"]
 
 
-def persisted_text(workdir: Path) -> str:
-    """Everything the server wrote to disk (its pickled threads, runs, checkpoints and store)."""
+def persisted_text(workdir: Path, database_url: str | None = None) -> str:
+    """Everything the server wrote to disk: its files (langgraph dev's pickled threads, runs, checkpoints
+    and store; Aegra's logs and state folder) and, for a server on PostgreSQL, every row of its database."""
     text = ""
     for path in workdir.rglob("*"):
         if path.is_file() and path.name not in ("server.log", "encryption.key"):
             text += path.read_bytes().decode("latin-1")
-    return text
+    return text + (database_text(database_url) if database_url else "")
 
 
 def database_text(url: str) -> str:

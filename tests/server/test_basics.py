@@ -9,7 +9,7 @@ import asyncio
 import httpx
 import pytest
 from langgraph_sdk.errors import NotFoundError
-from server_helpers import client_for, database_text, persisted_text, wait_idle
+from server_helpers import client_for, persisted_text, wait_idle
 
 
 async def test_unauthenticated_requests_are_refused(engine_server):
@@ -45,8 +45,7 @@ async def test_interrupt_then_server_callback_resumes_the_thread(engine_server, 
     # No access or refresh token in the checkpoints or anything the server persisted.
     history = await client.threads.get_history(thread["thread_id"])
     persisted = repr(history)
-    persisted += (database_text(engine_server["database_url"]) if engine_server["engine"] == "aegra"
-                  else persisted_text(engine_server["workdir"]))
+    persisted += persisted_text(engine_server["workdir"], engine_server.get("database_url"))
     for secret in (session["access_token"], session["refresh_token"]):
         assert secret not in persisted
 

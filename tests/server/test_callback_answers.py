@@ -89,7 +89,8 @@ async def test_unknown_configurable_and_context_keys_are_ignored(engine_server, 
 
 
 async def test_nothing_the_server_persists_holds_a_token(engine_server, control, user):
-    """Runs (their auth user and config), checkpoints, threads, store rows and the server's log: no
+    """Runs (their auth user and config), checkpoints, threads, store rows (Aegra: every table of its
+    database) and the server's log: no
     access or refresh token in plaintext, and the ID token only inside the link URL — a full pause and
     resume included."""
     client, session = client_for(engine_server, control, user)
@@ -103,8 +104,9 @@ async def test_nothing_the_server_persists_holds_a_token(engine_server, control,
     assert len(runs) == 2  # the client's run and the callback's resume
     seen = repr(runs) + repr(await client.threads.get_history(thread["thread_id"])) + repr(
         await client.threads.get(thread["thread_id"]))
-    await asyncio.sleep(11)  # the dev server flushes its pickles every 10 s
-    seen += persisted_text(engine_server["workdir"])
+    if engine_server["engine"] == "langgraph-dev":
+        await asyncio.sleep(11)  # the dev server flushes its pickles every 10 s
+    seen += persisted_text(engine_server["workdir"], engine_server.get("database_url"))  # Aegra: every table
     log = engine_server["log"].read_text(errors="replace")
     for secret in (session["access_token"], session["refresh_token"]):
         assert secret not in seen and secret not in log

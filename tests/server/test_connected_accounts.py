@@ -1,7 +1,8 @@
-"""AUTH0_LINK_MODE=connected_accounts on both engines (Aegra: two processes, the browser on the second) with a client that sends only its bearer token:
-the pause's link is the server's page, whose sign-in mints a My Account API token (audience
-`<tenant>/me/`) right then; the agent's connect flow starts with it, the server's callback completes it
-(with that token, kept sealed with the pending request) and resumes the thread."""
+"""AUTH0_LINK_MODE=connected_accounts on both engines (Aegra: two processes, the browser on the second)
+with a client that sends only its bearer token: the pause's link is the server's page, whose sign-in
+mints a My Account API token (audience `<tenant>/me/`) right then; the agent's connect flow starts with
+it, the server's callback completes it (with that token, kept sealed with the pending request) and
+resumes the thread."""
 
 from __future__ import annotations
 

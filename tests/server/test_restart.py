@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from server_helpers import aegra_available, client_for, database_text, messages, pause, persisted_text, wait_idle
+from server_helpers import aegra_available, client_for, messages, pause, persisted_text, wait_idle
 
 from sandbox.aegra import Aegra
 from sandbox.langgraph_dev import LangGraphDev
@@ -36,9 +36,7 @@ class Restartable:
     def persisted_text(self) -> str:
         """What the server keeps: langgraph dev's state folder, or every table of Aegra's database."""
         server = self.server
-        if isinstance(server, Aegra):
-            return database_text(server.env["DATABASE_URL"])
-        return persisted_text(server.workdir)
+        return persisted_text(server.workdir, server.env["DATABASE_URL"] if isinstance(server, Aegra) else None)
 
 
 @pytest.fixture(scope="module", params=["langgraph-dev", "aegra"])
